@@ -1,0 +1,40 @@
+# Every target sets up the virtual environment itself when it is missing, so on a fresh
+# machine one command is enough. torch is pinned first so that pip takes the CPU build.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup run demo test bench lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[app,ray,dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	@if [ -f app/Home.py ]; then \
+		$(BIN)/streamlit run app/Home.py --server.headless true; \
+	else \
+		$(BIN)/sandbox run scenarios/onestep_tax.yaml; \
+	fi
+
+demo: $(STAMP)
+	$(BIN)/sandbox run scenarios/onestep_tax.yaml --out results/onestep_tax
+
+lint: $(STAMP)
+	$(BIN)/ruff check sandbox tests benchmarks
+
+test: $(STAMP)
+	$(BIN)/ruff check sandbox tests benchmarks
+	$(BIN)/pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

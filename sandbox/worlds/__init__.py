@@ -1,0 +1,1 @@
+"""World families: each a self-contained package registered by name."""

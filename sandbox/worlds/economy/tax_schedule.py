@@ -1,0 +1,129 @@
+"""Piecewise-linear bracket tax schedules, batched over environments.
+
+A schedule is a list of bracket lower cutoffs ``c_0 = 0 < c_1 < ... < c_{K-1}`` (coin)
+and one marginal rate per bracket. The tax on income ``z`` is
+
+    T(z) = sum_k rate_k * clip(z - c_k, 0, c_{k+1} - c_k),   c_K = +inf,
+
+continuous in ``z`` and non-decreasing when every rate is >= 0. Cutoffs in dollars come
+from ``data/us_federal_brackets.csv`` and are divided by ``usd_scaling`` to get coin,
+as Foundation does (its default scaling is 1,000).
+"""
+
+from __future__ import annotations
+
+import csv
+from functools import cache
+from pathlib import Path
+
+import torch
+
+from sandbox.core.errors import ConfigError
+
+DATA_DIR = Path(__file__).resolve().parents[3] / "data"
+BRACKETS_FILE = DATA_DIR / "us_federal_brackets.csv"
+
+#: Named bracket sets: name -> tax year in ``us_federal_brackets.csv``. ``foundation`` is
+#: the set Foundation calls "US federal 2018" (its cutoffs are the 2019 tables).
+BRACKET_SETS = {"foundation": 2019, "us2018": 2018, "us2019": 2019, "us2025": 2025,
+                "us2026": 2026}
+
+
+@cache
+def _read_brackets() -> dict[int, tuple[tuple[float, ...], tuple[float, ...]]]:
+    table: dict[int, tuple[list[float], list[float]]] = {}
+    with BRACKETS_FILE.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            cuts, rates = table.setdefault(int(row["year"]), ([], []))
+            cuts.append(float(row["lower_cutoff_usd"]))
+            rates.append(float(row["marginal_rate"]))
+    return {year: (tuple(c), tuple(r)) for year, (c, r) in table.items()}
+
+
+def us_federal_brackets(name: str = "foundation") -> tuple[list[float], list[float]]:
+    """US federal single-filer cutoffs (dollars) and marginal rates of a named set.
+
+    Args:
+        name: one of :data:`BRACKET_SETS` (``"foundation"``, ``"us2018"``, ...).
+
+    Returns:
+        ``(cutoffs_usd, rates)``, each a list of K floats, cutoffs starting at 0.
+    """
+    if name not in BRACKET_SETS:
+        raise ConfigError("brackets", name, f"one of {', '.join(BRACKET_SETS)}")
+    cuts, rates = _read_brackets()[BRACKET_SETS[name]]
+    return list(cuts), list(rates)
+
+
+def validate_cutoffs(cutoffs, field: str = "cutoffs") -> list[float]:
+    """Check bracket cutoffs: first is 0, strictly increasing, finite. Returns floats."""
+    values = [float(c) for c in cutoffs]
+    if not values or values[0] != 0.0:
+        raise ConfigError(field, list(cutoffs), "a list of bracket cutoffs starting at 0")
+    for lo, hi in zip(values, values[1:]):
+        if not hi > lo or hi == float("inf"):
+            raise ConfigError(field, list(cutoffs), "strictly increasing, finite cutoffs")
+    return values
+
+
+def validate_rates(rates, num_brackets: int, field: str = "rates") -> list[float]:
+    """Check one marginal rate in [0, 1] per bracket. Returns floats."""
+    values = [float(r) for r in rates]
+    if len(values) != num_brackets:
+        raise ConfigError(field, list(rates), f"{num_brackets} rates, one per bracket")
+    for r in values:
+        if not 0.0 <= r <= 1.0:
+            raise ConfigError(field, list(rates), "rates between 0 and 1 (0.37 means 37 %)")
+    return values
+
+
+def bracket_widths(cutoffs: torch.Tensor) -> torch.Tensor:
+    """Widths of the brackets, ``[K]``, the top one infinite."""
+    upper = torch.cat([cutoffs[1:], cutoffs.new_tensor([float("inf")])])
+    return upper - cutoffs
+
+
+def income_in_brackets(income: torch.Tensor, cutoffs: torch.Tensor) -> torch.Tensor:
+    """Part of each income that falls in each bracket.
+
+    Args:
+        income: ``[..., N]`` pre-tax income, coin (negative counts as 0).
+        cutoffs: ``[K]`` bracket lower cutoffs, coin.
+
+    Returns:
+        ``[..., N, K]`` coin in each bracket; sums to ``max(income, 0)`` over K.
+    """
+    widths = bracket_widths(cutoffs)
+    above = (income.unsqueeze(-1) - cutoffs).clamp(min=0.0)
+    return torch.minimum(above, widths)
+
+
+def tax_owed(income: torch.Tensor, cutoffs: torch.Tensor, rates: torch.Tensor) -> torch.Tensor:
+    """Tax on each income under a bracket schedule.
+
+    Args:
+        income: ``[B, N]`` pre-tax income, coin.
+        cutoffs: ``[K]`` bracket lower cutoffs, coin.
+        rates: ``[B, K]`` marginal rates (one schedule per environment).
+
+    Returns:
+        ``[B, N]`` tax, coin.
+    """
+    return (income_in_brackets(income, cutoffs) * rates.unsqueeze(-2)).sum(-1)
+
+
+def bracket_index(income: torch.Tensor, cutoffs: torch.Tensor) -> torch.Tensor:
+    """Index of the bracket each income falls in, ``[..., N]`` int64 (kinks go up)."""
+    return (torch.searchsorted(cutoffs, income.contiguous(), right=True) - 1).clamp(min=0)
+
+
+def marginal_rate(income: torch.Tensor, cutoffs: torch.Tensor, rates: torch.Tensor):
+    """Marginal rate at each income, ``[B, N]``, for ``rates`` ``[B, K]``."""
+    return torch.gather(rates, -1, bracket_index(income, cutoffs))
+
+
+def tax_before_bracket(cutoffs: torch.Tensor, rates: torch.Tensor) -> torch.Tensor:
+    """Tax owed at each bracket's lower cutoff, ``[B, K]`` (0 for the first bracket)."""
+    widths = bracket_widths(cutoffs)[:-1]
+    full = rates[..., :-1] * widths
+    return torch.cat([torch.zeros_like(rates[..., :1]), full.cumsum(-1)], dim=-1)
