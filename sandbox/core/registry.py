@@ -56,7 +56,9 @@ class Registry(Generic[T]):
             return self._entries[name]
         except KeyError:
             known = ", ".join(sorted(self._entries)) or "none registered"
-            raise ConfigError(field or self.kind, name, f"one of the known {self.kind}s: {known}")
+            raise ConfigError(
+                field or self.kind, name, f"one of the known {self.kind}s: {known}"
+            ) from None
 
     def names(self) -> list[str]:
         """Sorted names of every registered entry."""

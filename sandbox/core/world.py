@@ -109,7 +109,9 @@ class World(ABC):
             result.final_obs = self._observe(state)
             metrics = self._episode_metrics(state)
             nan = torch.full_like(done, float("nan"), dtype=torch.float32)
-            result.final_metrics = {k: torch.where(done, v.float(), nan) for k, v in metrics.items()}
+            result.final_metrics = {
+                k: torch.where(done, v.float(), nan) for k, v in metrics.items()
+            }
             state = self._reset_done(state, done)
         self.state = state
         result.obs = self._observe(state)
