@@ -147,6 +147,19 @@ class World(ABC):
     def _episode_metrics(self, state: TensorState) -> dict[str, torch.Tensor]:
         """Per metric name, ``[num_envs]`` values of the episodes ending in ``state``."""
 
+    def episode_tables(self, state: TensorState) -> dict[str, dict[str, torch.Tensor]]:
+        """Per-episode tables worth keeping beside the metrics (for distributions, plots).
+
+        Args:
+            state: a state at the end of an episode (``StepResult.final_state``).
+
+        Returns:
+            Table name -> column name -> ``[num_envs, rows]`` tensor, e.g.
+            ``{"agents": {"income": [B, N], ...}, "schedule": {"rate": [B, K], ...}}``.
+            Worlds without such tables return ``{}`` (the default).
+        """
+        return {}
+
     def _reset_done(self, state: TensorState, done: torch.Tensor) -> TensorState:
         """Replace the finished environments' states by fresh ones.
 

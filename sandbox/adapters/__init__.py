@@ -1,0 +1,1 @@
+"""Standard APIs at the edge: Gymnasium and PettingZoo views of any world."""

@@ -1,0 +1,1 @@
+"""Many scenario runs and their results store."""

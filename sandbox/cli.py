@@ -1,0 +1,177 @@
+"""The ``sandbox`` command: a thin shell over the scenario, batch and report layers.
+
+Every sub-command parses its arguments, calls the library, and prints. Bad input (a
+malformed scenario, an unwritable folder...) prints one paragraph naming what is wrong
+and exits with status 2, without a traceback and without writing anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from sandbox.core.errors import ConfigError, SandboxError
+
+EXIT_BAD_INPUT = 2
+
+
+def _console(stderr: bool = False) -> Console:
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def cmd_run(args) -> int:
+    """Run every (policy, seed) of a scenario, store the results, print a comparison."""
+    from sandbox.batch.store import prepare_folder, write_run
+    from sandbox.report.summary import compare_policies, failures, run_page
+    from sandbox.scenario import execute_run, load_scenario, plan_runs, validate_scenario
+
+    spec = load_scenario(args.scenario)
+    validate_scenario(spec)
+    out = Path(args.out) if args.out else Path("results") / spec.name
+    prepare_folder(out, scenario_hash=spec.content_hash(),
+                   spec_json=spec.model_dump(mode="json"), force_new=args.force_new)
+    plans = plan_runs(spec)
+    console = _console()
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[status]}"), TimeRemainingColumn())
+    failed = 0
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task(spec.name, total=len(plans), status="")
+        for plan in plans:
+            progress.update(task, status=f"{plan.variant}, seed {plan.seed}")
+            result = execute_run(plan)
+            failed += result.status != "ok"
+            write_run(out, result)
+            progress.advance(task)
+    metrics, summary = compare_policies(out)
+    _print_comparison(console, spec, metrics, summary, args.metrics)
+    for variant, seed, error in failures(out):
+        console.print(f"[red]failed[/red] {escape(f'{variant}, seed {seed}: {error}')}")
+    page = run_page(out)
+    shown = f"results: {out}/runs ({len(plans)} runs)" + (f", figures: {page}" if page else "")
+    console.print(shown, markup=False)
+    return 1 if failed else 0
+
+
+def _print_comparison(console, spec, metrics, summary, wanted) -> None:
+    if wanted:
+        unknown = [m for m in wanted if m not in metrics]
+        if unknown:
+            raise ConfigError("--metrics", unknown[0], f"one of {', '.join(metrics)}")
+        metrics = wanted
+    table = Table(title=spec.question or spec.name, title_justify="left")
+    table.add_column("policy", style="bold")
+    for metric in metrics:
+        table.add_column(metric.replace("_", " "), justify="right")
+    for variant, estimates in summary.items():
+        table.add_row(escape(variant), *(estimates[m].format() for m in metrics))
+    console.print(table)
+    seeds = len(spec.evaluation.seeds)
+    if seeds > 1:
+        console.print(f"mean ± 95 % interval over {seeds} seeds")
+
+
+def cmd_results(args) -> int:
+    """Query a results folder with DuckDB and print or export the table."""
+    from sandbox.batch.store import query
+
+    table = query(args.folder, args.sql)
+    if args.export:
+        _export(table, Path(args.export))
+        _console(stderr=True).print(f"wrote {table.num_rows} rows to {args.export}")
+        return 0
+    rows = table.to_pylist()
+    if args.format == "json":
+        print(json.dumps(rows, default=str, indent=1))
+    elif args.format == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=table.column_names)
+        writer.writeheader()
+        writer.writerows(rows)
+        print(buffer.getvalue(), end="")
+    else:
+        out = Table()
+        for name in table.column_names:
+            out.add_column(name, overflow="fold")
+        for row in rows:
+            out.add_row(*(_cell(row[c]) for c in table.column_names))
+        _console().print(out)
+    return 0
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return "" if value is None else str(value)
+
+
+def _export(table, path: Path) -> None:
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    if path.suffix == ".parquet":
+        pq.write_table(table, path)
+    elif path.suffix == ".csv":
+        pacsv.write_csv(table, path)
+    else:
+        raise ConfigError("--export", str(path), "a file name ending in .parquet or .csv")
+
+
+def cmd_list(args) -> int:
+    """List the registered worlds or policies."""
+    from sandbox.core.registry import POLICIES, WORLDS
+
+    registry = WORLDS if args.command == "worlds" else POLICIES
+    for name in registry.names():
+        entry = registry.get(name)
+        doc = (entry.__doc__ or "").strip().splitlines()
+        print(f"{name:24s} {doc[0] if doc else ''}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``sandbox`` command."""
+    parser = argparse.ArgumentParser(prog="sandbox", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run a scenario and compare its policies")
+    run.add_argument("scenario", help="scenario YAML file")
+    run.add_argument("--out", help="results folder (default: results/<scenario name>)")
+    run.add_argument("--metrics", nargs="+", help="metrics to show (default: all)")
+    run.add_argument("--force-new", action="store_true",
+                     help="reuse a folder that holds another version of the scenario")
+    run.set_defaults(func=cmd_run)
+    results = sub.add_parser("results", help="query a results folder with DuckDB")
+    results.add_argument("folder")
+    results.add_argument("--sql", help="SQL over the view 'runs' (default: one row per run)")
+    results.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    results.add_argument("--export", help="write the result to FILE (.parquet or .csv)")
+    results.set_defaults(func=cmd_results)
+    for name in ("worlds", "policies"):
+        sub.add_parser(name, help=f"list the registered {name}").set_defaults(func=cmd_list)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``sandbox`` command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except SandboxError as exc:
+        _console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}")
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        _console(stderr=True).print("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Policy-analysis outputs: summary statistics, figures and reports from a results store."""

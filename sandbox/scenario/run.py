@@ -1,0 +1,213 @@
+"""Running a scenario: plan its runs, execute one run, collect metrics and tables.
+
+A run is (scenario, compared policies, sweep point, seed). Its id is a hash of its
+resolved configuration, so the same run always gets the same id, wherever it runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from sandbox.core.errors import ConfigError
+from sandbox.core.seeding import derive_seed
+from sandbox.scenario.build import build_policy, build_world, check_roles, world_params
+from sandbox.scenario.spec import PolicySpec, ScenarioSpec
+from sandbox.scenario.versions import software_versions
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """One run to execute.
+
+    Attributes:
+        scenario: the scenario's name.
+        scenario_hash: hash of the scenario spec the run came from.
+        variant: label of the compared policies, e.g. ``"planner=Saez"``.
+        seed: the run's integer seed.
+        config: the resolved configuration (JSON-serialisable): world with every
+            parameter, the policy of each role, evaluation settings, sweep point.
+        run_id: hash of ``config`` (16 hex digits).
+    """
+
+    scenario: str
+    scenario_hash: str
+    variant: str
+    seed: int
+    config: dict[str, Any]
+    run_id: str
+
+
+@dataclass
+class RunResult:
+    """What one run produced.
+
+    Attributes:
+        plan: the run that was executed.
+        status: ``"ok"`` or ``"failed"``.
+        metrics: mean of each episode metric over every recorded episode.
+        episodes: one mapping of metric values per recorded episode (with ``env`` and
+            ``episode`` indices).
+        tables: the world's per-episode tables of the last episode of environment 0,
+            table -> column -> list of values.
+        error: the error message when the run failed.
+        traceback: the formatted traceback when the run failed.
+        started_at: Unix time at which the run started.
+        duration_s: wall-clock seconds of the run.
+        steps: world steps taken.
+        versions: versions of the software that produced it.
+    """
+
+    plan: RunPlan
+    status: str = "ok"
+    metrics: dict[str, float] = field(default_factory=dict)
+    episodes: list[dict[str, float]] = field(default_factory=list)
+    tables: dict[str, dict[str, list]] = field(default_factory=dict)
+    error: str = ""
+    traceback: str = ""
+    started_at: float = 0.0
+    duration_s: float = 0.0
+    steps: int = 0
+    versions: dict[str, str] = field(default_factory=dict)
+
+
+def _hash(data: Any) -> str:
+    text = json.dumps(data, sort_keys=True, default=str)
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def _policy_config(spec: PolicySpec) -> dict[str, Any]:
+    return {"policy": spec.policy, "label": spec.display, "params": dict(spec.params)}
+
+
+def resolve_config(
+    spec: ScenarioSpec,
+    policies: dict[str, PolicySpec],
+    *,
+    seed: int,
+    world_overrides: dict[str, Any] | None = None,
+    sweep_point: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The complete configuration of one run, defaults filled in (JSON-serialisable)."""
+    world_spec = spec.world
+    if world_overrides:
+        world_spec = world_spec.model_copy(update={"params": world_overrides})
+    params = dataclasses.asdict(world_params(world_spec))
+    return {
+        "scenario": spec.name,
+        "world": {"name": world_spec.name, "params": params,
+                  "num_envs": world_spec.num_envs, "device": world_spec.device},
+        "roles": {role: _policy_config(p) for role, p in sorted(policies.items())},
+        "evaluation": spec.evaluation.model_dump(exclude={"seeds"}),
+        "sweep_point": dict(sweep_point or {}),
+        "seed": int(seed),
+    }
+
+
+def variant_label(spec: ScenarioSpec, policies: dict[str, PolicySpec]) -> str:
+    """Name of a policy combination, listing only the roles whose policy is compared."""
+    compared = [r for r, v in spec.role_variants().items() if len(v) > 1]
+    shown = compared or list(policies)
+    return ", ".join(policies[r].display if len(shown) == 1 else f"{r}={policies[r].display}"
+                     for r in shown)
+
+
+def plan_runs(spec: ScenarioSpec) -> list[RunPlan]:
+    """Every run of a scenario without a sweep: policy combinations x seeds."""
+    variants = spec.role_variants()
+    roles = list(variants)
+    plans = []
+    scenario_hash = spec.content_hash()
+    for combo in itertools.product(*(variants[r] for r in roles)):
+        policies = dict(zip(roles, combo))
+        for seed in spec.evaluation.seeds:
+            config = resolve_config(spec, policies, seed=seed)
+            plans.append(RunPlan(spec.name, scenario_hash, variant_label(spec, policies),
+                                 int(seed), config, _hash(config)))
+    return plans
+
+
+def _to_lists(tables: dict[str, dict[str, torch.Tensor]]) -> dict[str, dict[str, list]]:
+    return {name: {col: values[0].detach().cpu().tolist() for col, values in cols.items()}
+            for name, cols in tables.items()}
+
+
+def _simulate(plan: RunPlan, result: RunResult) -> None:
+    config = plan.config
+    from sandbox.scenario.spec import WorldSpec
+
+    world_spec = WorldSpec(**{k: config["world"][k] for k in ("name", "num_envs", "device")},
+                           params=config["world"]["params"])
+    world = build_world(world_spec, seed=derive_seed(plan.seed, "world"))
+    check_roles(world, config["roles"])
+    policies = {}
+    for role, pconf in config["roles"].items():
+        pspec = PolicySpec(policy=pconf["policy"], label=pconf["label"], params=pconf["params"])
+        policies[role] = build_policy(world, role, pspec, field=f"roles.{role}")
+        policies[role].reset(derive_seed(plan.seed, f"policy/{role}"))
+    evaluation = config["evaluation"]
+    episodes, deterministic = evaluation["episodes"], evaluation["deterministic"]
+    obs = world.reset(seed=derive_seed(plan.seed, "world"))
+    masks = world.action_masks()
+    finished = torch.zeros(world.num_envs, dtype=torch.long)
+    while int(finished.min()) < episodes:
+        if result.steps >= evaluation["max_steps"]:
+            raise ConfigError("evaluation.max_steps", evaluation["max_steps"],
+                              f"enough steps for {episodes} episode(s) per environment")
+        actions = {role: policies[role].act(obs[role], masks.get(role), deterministic)
+                   for role in world.acting_roles()}
+        step = world.step(actions)
+        result.steps += 1
+        done = step.done.cpu()
+        if bool(done.any()):
+            _record(world, step, done, finished, episodes, result)
+        obs, masks = step.obs, step.masks
+
+
+def _record(world, step, done, finished, episodes, result: RunResult) -> None:
+    """Keep the metrics of episodes that just ended (up to ``episodes`` per env)."""
+    wanted = done & (finished < episodes)
+    metrics = {k: v.cpu() for k, v in step.final_metrics.items()}
+    for env in torch.nonzero(wanted).flatten().tolist():
+        row = {"env": env, "episode": int(finished[env])}
+        row.update({k: float(v[env]) for k, v in metrics.items()})
+        result.episodes.append(row)
+    if bool(wanted[0]) and int(finished[0]) == episodes - 1:
+        result.tables = _to_lists(world.episode_tables(step.final_state))
+    finished += wanted.long()
+
+
+def execute_run(plan: RunPlan) -> RunResult:
+    """Run one plan to the end; a failure is recorded in the result, not raised."""
+    result = RunResult(plan=plan, started_at=time.time(), versions=software_versions())
+    start = time.perf_counter()
+    try:
+        _simulate(plan, result)
+        names = [k for k in (result.episodes[0] if result.episodes else {})
+                 if k not in ("env", "episode")]
+        result.metrics = {k: sum(e[k] for e in result.episodes) / len(result.episodes)
+                          for k in names}
+    except Exception as exc:  # a failing run is data: record it and go on
+        result.status = "failed"
+        result.error = f"{type(exc).__name__}: {exc}"
+        result.traceback = traceback.format_exc()
+    result.duration_s = time.perf_counter() - start
+    return result
+
+
+def validate_scenario(spec: ScenarioSpec) -> None:
+    """Build the world once and every policy, so that bad parameters fail before any run."""
+    world = build_world(spec.world.model_copy(update={"num_envs": 1}), seed=0)
+    check_roles(world, spec.roles)
+    for role, variants in spec.role_variants().items():
+        for i, pspec in enumerate(variants):
+            field = f"roles.{role}" + (f"[{i}]" if isinstance(spec.roles[role], list) else "")
+            build_policy(world, role, pspec, field=field)
