@@ -166,10 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except SandboxError as exc:
-        _console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}")
+        print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        _console(stderr=True).print("interrupted")
+        print("interrupted", file=sys.stderr)
         return 130
 
 
