@@ -4,15 +4,24 @@ from sandbox.scenario.build import build_params, build_policy, build_world, worl
 from sandbox.scenario.run import (
     RunPlan,
     RunResult,
+    evaluate,
     execute_run,
     plan_runs,
     resolve_config,
     validate_scenario,
 )
-from sandbox.scenario.spec import PolicySpec, ScenarioSpec, WorldSpec, load_scenario, parse_scenario
+from sandbox.scenario.spec import (
+    PolicySpec,
+    ScenarioSpec,
+    WorldSpec,
+    load_scenario,
+    load_scenario_text,
+    parse_scenario,
+)
 
 __all__ = [
     "PolicySpec", "RunPlan", "RunResult", "ScenarioSpec", "WorldSpec", "build_params",
-    "build_policy", "build_world", "execute_run", "load_scenario", "parse_scenario",
+    "build_policy", "build_world", "evaluate", "execute_run", "load_scenario",
+    "load_scenario_text", "parse_scenario",
     "plan_runs", "resolve_config", "validate_scenario", "world_params",
 ]

@@ -211,3 +211,11 @@ def validate_scenario(spec: ScenarioSpec) -> None:
         for i, pspec in enumerate(variants):
             field = f"roles.{role}" + (f"[{i}]" if isinstance(spec.roles[role], list) else "")
             build_policy(world, role, pspec, field=field)
+
+
+def evaluate(spec: ScenarioSpec) -> list[RunResult]:
+    """Every run of a scenario, executed in this process, in plan order (no files written).
+
+    The app uses this for interactive pages; ``sandbox run`` and batches add storage.
+    """
+    return [execute_run(plan) for plan in plan_runs(spec)]

@@ -172,6 +172,22 @@ def parse_scenario(data: Any, *, source: str = "scenario") -> ScenarioSpec:
         raise first from None
 
 
+def load_scenario_text(text: str, *, source: str = "scenario") -> ScenarioSpec:
+    """Parse and validate scenario YAML given as text (e.g. an upload in the app).
+
+    Raises:
+        ConfigError: the text is not YAML or does not describe a scenario.
+    """
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where is not None else ""
+        expected = f"valid YAML; it could not be parsed{line}"
+        raise ConfigError(source, "(YAML text)", expected) from None
+    return parse_scenario(data, source=source)
+
+
 def load_scenario(path: str | Path) -> ScenarioSpec:
     """Read and validate a scenario YAML file.
 
@@ -182,11 +198,12 @@ def load_scenario(path: str | Path) -> ScenarioSpec:
     if not path.is_file():
         raise ConfigError("scenario file", str(path), "an existing YAML file")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        where = getattr(exc, "problem_mark", None)
-        line = f" (line {where.line + 1})" if where is not None else ""
-        raise ConfigError(
-            "scenario file", str(path), f"valid YAML; it could not be parsed{line}"
-        ) from None
-    return parse_scenario(data, source=f"scenario file {path.name}")
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError("scenario file", str(path), "a UTF-8 text file of YAML") from None
+    try:
+        return load_scenario_text(text, source=f"scenario file {path.name}")
+    except ConfigError as exc:
+        if exc.value == "(YAML text)":
+            raise ConfigError("scenario file", str(path), exc.expected) from None
+        raise
