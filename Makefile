@@ -27,10 +27,10 @@ demo: $(STAMP)
 	$(BIN)/sandbox run scenarios/onestep_tax.yaml --out results/onestep_tax
 
 lint: $(STAMP)
-	$(BIN)/ruff check sandbox tests benchmarks
+	$(BIN)/ruff check sandbox tests benchmarks app
 
 test: $(STAMP)
-	$(BIN)/ruff check sandbox tests benchmarks
+	$(BIN)/ruff check sandbox tests benchmarks app
 	$(BIN)/pytest -q
 
 bench: $(STAMP)

@@ -1,0 +1,129 @@
+"""Economy: the one-step tax economy under two planner policies, side by side."""
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from sandbox.core.errors import ConfigError
+from sandbox.report.figures import by_skill_figure, distribution_figure, tax_schedule_figure
+from sandbox.scenario import evaluate, parse_scenario, validate_scenario
+
+POLICIES = {
+    "Free market": "free_market",
+    "US federal": "us_federal",
+    "Saez": "saez",
+    "Search optimum": "search_optimum",
+    "Fixed rates": "fixed_rates",
+    "Learned checkpoint": "checkpoint",
+}
+HEADLINE = ("inverse_income_weighted_utility", "equality_times_productivity", "productivity",
+            "equality", "revenue", "mean_hours")
+BRACKETS = 7
+
+st.set_page_config(page_title="Economy - Policy Sandbox", layout="wide")
+st.title("One-step tax economy")
+st.caption("Workers with different skills choose their hours; the planner sets a marginal "
+           "rate per bracket and returns the revenue as an equal lump sum.")
+
+with st.sidebar:
+    st.header("Economy")
+    skill_source = st.selectbox("Skill distribution", ["foundation", "us_wages"], key="skills")
+    num_workers = st.slider("Workers", 2, 1000, 100, key="workers")
+    form = st.selectbox("Utility", ["isoelastic", "quasilinear"], key="form")
+    if form == "isoelastic":
+        utility = {"form": form,
+                   "eta": st.slider("eta (curvature of consumption)", 0.0, 2.0, 0.0, 0.05,
+                                    key="eta"),
+                   "kappa": st.number_input("kappa (labour cost)", 0.0001, 10.0, 0.015,
+                                            format="%.4f", key="kappa"),
+                   "delta": st.slider("delta (labour exponent)", 1.1, 4.0, 2.0, 0.1,
+                                      key="delta")}
+    else:
+        utility = {"form": form,
+                   "kappa": st.number_input("kappa (labour cost)", 0.0001, 10.0, 0.015,
+                                            format="%.4f", key="kappa_q"),
+                   "elasticity": st.slider("elasticity of labour supply", 0.05, 2.0, 0.5,
+                                           0.05, key="elasticity")}
+    objective = st.selectbox("Planner objective", ["inverse_income_weighted_utility",
+                                                   "equality_times_productivity",
+                                                   "utilitarian_welfare"], key="objective")
+    seed = st.number_input("Seed", 0, 10_000, 0, key="seed")
+
+
+def policy_widgets(column, label: str, default: str, key: str) -> dict:
+    """Widgets choosing one planner policy; returns its scenario entry."""
+    with column:
+        name = st.selectbox(label, list(POLICIES), index=list(POLICIES).index(default), key=key)
+        entry = {"policy": POLICIES[name], "label": f"{label}: {name}"}
+        if POLICIES[name] == "fixed_rates":
+            rates = [st.slider(f"bracket {k + 1} rate", 0.0, 1.0, 0.2, 0.05, key=f"{key}_r{k}")
+                     for k in range(BRACKETS)]
+            entry["params"] = {"rates": rates}
+        elif POLICIES[name] == "checkpoint":
+            entry["params"] = {"path": st.text_input("Checkpoint file", key=f"{key}_path")}
+        return entry
+
+
+left, right = st.columns(2)
+policy_a = policy_widgets(left, "A", "US federal", "policy_a")
+policy_b = policy_widgets(right, "B", "Saez", "policy_b")
+
+scenario = {
+    "name": "economy_page",
+    "world": {"name": "onestep_economy",
+              "params": {"num_workers": int(num_workers), "skill_source": skill_source,
+                         "utility": utility, "planner_objective": objective}},
+    "roles": {"workers": {"policy": "best_response"}, "planner": [policy_a, policy_b]},
+    "evaluation": {"episodes": 1, "seeds": [int(seed)], "deterministic": True},
+}
+
+
+@st.cache_data(show_spinner="Computing best responses...", max_entries=64)
+def compute(config_json: str) -> list[dict]:
+    """Metrics and per-worker tables of each compared policy (cached on the config)."""
+    spec = parse_scenario(json.loads(config_json))
+    validate_scenario(spec)
+    return [{"label": r.plan.variant, "status": r.status, "error": r.error,
+             "metrics": r.metrics, "tables": r.tables} for r in evaluate(spec)]
+
+
+try:
+    outcomes = compute(json.dumps(scenario, sort_keys=True))
+except ConfigError as exc:
+    st.error(f"**{exc.field}**: got `{exc.value!r}`; expected {exc.expected}.")
+    st.stop()
+
+failed = [o for o in outcomes if o["status"] != "ok"]
+for outcome in failed:
+    st.error(f"{outcome['label']} failed: {outcome['error']}")
+if failed:
+    st.stop()
+
+st.subheader("Welfare")
+a, b = outcomes
+for column, outcome, other in ((left, a, None), (right, b, a)):
+    with column:
+        cells = st.columns(3)
+        for i, metric in enumerate(HEADLINE):
+            value = outcome["metrics"][metric]
+            delta = None if other is None else value - other["metrics"][metric]
+            cells[i % 3].metric(metric.replace("_", " "), f"{value:.4g}",
+                                None if delta is None else f"{delta:+.3g} vs A")
+
+schedules = {o["label"]: o["tables"]["schedule"] for o in outcomes}
+agents = {o["label"]: o["tables"]["agents"] for o in outcomes}
+top = max(max(t["income"]) for t in agents.values()) * 1.1
+st.plotly_chart(tax_schedule_figure(schedules, max_income=max(top, 1.0)),
+                use_container_width=True)
+c1, c2 = st.columns(2)
+c1.plotly_chart(by_skill_figure(agents, "hours", title="Hours by skill"),
+                use_container_width=True)
+c2.plotly_chart(by_skill_figure(agents, "income", title="Pre-tax income by skill"),
+                use_container_width=True)
+st.plotly_chart(distribution_figure({k: v["utility"] for k, v in agents.items()},
+                                    title="Distribution of utility", axis="utils"),
+                use_container_width=True)
+with st.expander("All metrics"):
+    st.dataframe(pd.DataFrame({o["label"]: o["metrics"] for o in outcomes}),
+                 use_container_width=True)
