@@ -1,0 +1,16 @@
+"""The economy family: tax schedules, utility, social metrics and the one-step economy.
+
+Importing this package registers its entries by name (``sandbox.core.registry``):
+
+- world ``onestep_economy`` (:class:`~sandbox.worlds.economy.onestep.OneStepEconomy`).
+
+Modules: ``tax_schedule`` (bracket schedules), ``utility`` (worker utility), ``labor``
+(settling a period), ``social`` (metrics and planner objectives), ``skills`` (worker
+skills), ``onestep`` (the batched world), ``mesa_reference`` (the per-agent Mesa reference
+model, imported on demand: not needed to run the world).
+"""
+
+from sandbox.worlds.economy import onestep  # noqa: F401  (registers "onestep_economy")
+
+# Analytic policies of this family register themselves when imported; their imports go
+# here, below the worlds they drive.
