@@ -101,15 +101,24 @@ def income_in_brackets(income: torch.Tensor, cutoffs: torch.Tensor) -> torch.Ten
 def tax_owed(income: torch.Tensor, cutoffs: torch.Tensor, rates: torch.Tensor) -> torch.Tensor:
     """Tax on each income under a bracket schedule.
 
+    Computed from each income's bracket (the tax owed at the bracket's lower cutoff plus
+    the bracket's rate on the rest), so temporaries are ``[B, N]``, not ``[B, N, K]``.
+
     Args:
-        income: ``[B, N]`` pre-tax income, coin.
+        income: ``[B, N]`` pre-tax income, coin (negative counts as 0).
         cutoffs: ``[K]`` bracket lower cutoffs, coin.
-        rates: ``[B, K]`` marginal rates (one schedule per environment).
+        rates: ``[B, K]`` marginal rates (one schedule per environment); leading
+            dimensions broadcast with the income's.
 
     Returns:
         ``[B, N]`` tax, coin.
     """
-    return (income_in_brackets(income, cutoffs) * rates.unsqueeze(-2)).sum(-1)
+    lead = torch.broadcast_shapes(income.shape[:-1], rates.shape[:-1])
+    income = income.clamp(min=0.0).expand(*lead, income.shape[-1])
+    rates = rates.expand(*lead, rates.shape[-1])
+    index = bracket_index(income, cutoffs)
+    base = torch.gather(tax_before_bracket(cutoffs, rates), -1, index)
+    return base + torch.gather(rates, -1, index) * (income - cutoffs[index])
 
 
 def bracket_index(income: torch.Tensor, cutoffs: torch.Tensor) -> torch.Tensor:
