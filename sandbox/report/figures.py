@@ -32,9 +32,11 @@ def tax_schedule_figure(schedules: dict[str, dict[str, list[float]]], *, max_inc
         marginal = marginal_rate(z, cutoffs, rates)[0]
         average = (tax_owed(z, cutoffs, rates) / z.clamp(min=1e-9))[0]
         color = PALETTE[i % len(PALETTE)]
-        fig.add_trace(go.Scatter(x=income, y=marginal, name=label, line_shape="hv",
+        fig.add_trace(go.Scatter(x=income.tolist(), y=marginal.tolist(), name=label,
+                                 line_shape="hv",
                                  line={"color": color}, legendgroup=label), 1, 1)
-        fig.add_trace(go.Scatter(x=income[1:], y=average[1:], name=label, showlegend=False,
+        fig.add_trace(go.Scatter(x=income[1:].tolist(), y=average[1:].tolist(), name=label,
+                                 showlegend=False,
                                  line={"color": color}, legendgroup=label), 1, 2)
     fig.update_xaxes(title_text="pre-tax income (coin)")
     fig.update_yaxes(title_text="rate", range=[0, 1.02], tickformat=".0%")

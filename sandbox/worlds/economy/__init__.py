@@ -10,7 +10,12 @@ skills), ``onestep`` (the batched world), ``mesa_reference`` (the per-agent Mesa
 model, imported on demand: not needed to run the world).
 """
 
-from sandbox.worlds.economy import onestep  # noqa: F401  (registers "onestep_economy")
-
-# Analytic policies of this family register themselves when imported; their imports go
-# here, below the worlds they drive.
+# Importing the modules registers their entries: the world, then the analytic policies
+# that drive it.
+from sandbox.worlds.economy import (  # noqa: F401
+    best_response,
+    onestep,
+    optimum,
+    planners,
+    saez,
+)
