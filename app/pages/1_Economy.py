@@ -17,8 +17,11 @@ POLICIES = {
     "Fixed rates": "fixed_rates",
     "Learned checkpoint": "checkpoint",
 }
-HEADLINE = ("inverse_income_weighted_utility", "equality_times_productivity", "productivity",
-            "equality", "revenue", "mean_hours")
+#: Headline metrics and their short labels (the full names show as help).
+HEADLINE = {"inverse_income_weighted_utility": "welfare (inverse-income)",
+            "equality_times_productivity": "equality × productivity",
+            "productivity": "productivity", "equality": "equality", "revenue": "revenue",
+            "mean_hours": "mean hours"}
 BRACKETS = 7
 
 st.set_page_config(page_title="Economy - Policy Sandbox", layout="wide")
@@ -55,7 +58,7 @@ def policy_widgets(column, label: str, default: str, key: str) -> dict:
     """Widgets choosing one planner policy; returns its scenario entry."""
     with column:
         name = st.selectbox(label, list(POLICIES), index=list(POLICIES).index(default), key=key)
-        entry = {"policy": POLICIES[name], "label": f"{label}: {name}"}
+        entry = {"policy": POLICIES[name], "label": f"{label[-1]}: {name}"}
         if POLICIES[name] == "fixed_rates":
             rates = [st.slider(f"bracket {k + 1} rate", 0.0, 1.0, 0.2, 0.05, key=f"{key}_r{k}")
                      for k in range(BRACKETS)]
@@ -66,8 +69,8 @@ def policy_widgets(column, label: str, default: str, key: str) -> dict:
 
 
 left, right = st.columns(2)
-policy_a = policy_widgets(left, "A", "US federal", "policy_a")
-policy_b = policy_widgets(right, "B", "Saez", "policy_b")
+policy_a = policy_widgets(left, "Policy A", "US federal", "policy_a")
+policy_b = policy_widgets(right, "Policy B", "Saez", "policy_b")
 
 scenario = {
     "name": "economy_page",
@@ -100,16 +103,15 @@ for outcome in failed:
 if failed:
     st.stop()
 
-st.subheader("Welfare")
 a, b = outcomes
 for column, outcome, other in ((left, a, None), (right, b, a)):
     with column:
-        cells = st.columns(3)
-        for i, metric in enumerate(HEADLINE):
+        cells = st.columns(2)
+        for i, (metric, label) in enumerate(HEADLINE.items()):
             value = outcome["metrics"][metric]
             delta = None if other is None else value - other["metrics"][metric]
-            cells[i % 3].metric(metric.replace("_", " "), f"{value:.4g}",
-                                None if delta is None else f"{delta:+.3g} vs A")
+            cells[i % 2].metric(label, f"{value:.4g}",
+                                None if delta is None else f"{delta:+.3g} vs A", help=metric)
 
 schedules = {o["label"]: o["tables"]["schedule"] for o in outcomes}
 agents = {o["label"]: o["tables"]["agents"] for o in outcomes}
