@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	@if [ -f app/Home.py ]; then \
-		$(BIN)/streamlit run app/Home.py --server.headless true; \
+		$(BIN)/sandbox app; \
 	else \
 		$(BIN)/sandbox run scenarios/onestep_tax.yaml; \
 	fi

@@ -138,6 +138,19 @@ def cmd_list(args) -> int:
     return 0
 
 
+def cmd_app(args) -> int:
+    """Open the Streamlit app (``streamlit run app/Home.py``) on localhost."""
+    import subprocess
+
+    home = Path(__file__).resolve().parents[1] / "app" / "Home.py"
+    if not home.is_file():
+        raise SandboxError(f"the app is not in this installation (looked for {home})")
+    command = [sys.executable, "-m", "streamlit", "run", str(home),
+               "--server.address", "127.0.0.1", "--server.port", str(args.port),
+               "--browser.gatherUsageStats", "false"]
+    return subprocess.call(command)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``sandbox`` command."""
     parser = argparse.ArgumentParser(prog="sandbox", description=__doc__.splitlines()[0])
@@ -155,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     results.add_argument("--format", choices=("table", "csv", "json"), default="table")
     results.add_argument("--export", help="write the result to FILE (.parquet or .csv)")
     results.set_defaults(func=cmd_results)
+    app = sub.add_parser("app", help="open the Streamlit app on localhost")
+    app.add_argument("--port", type=int, default=8501)
+    app.set_defaults(func=cmd_app)
     for name in ("worlds", "policies"):
         sub.add_parser(name, help=f"list the registered {name}").set_defaults(func=cmd_list)
     return parser
