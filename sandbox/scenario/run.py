@@ -6,6 +6,7 @@ resolved configuration, so the same run always gets the same id, wherever it run
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import itertools
@@ -21,6 +22,7 @@ from sandbox.core.errors import ConfigError
 from sandbox.core.seeding import derive_seed
 from sandbox.scenario.build import build_policy, build_world, check_roles, world_params
 from sandbox.scenario.spec import PolicySpec, ScenarioSpec
+from sandbox.scenario.sweep import set_path
 from sandbox.scenario.versions import software_versions
 
 
@@ -121,15 +123,39 @@ def variant_label(spec: ScenarioSpec, policies: dict[str, PolicySpec]) -> str:
 
 
 def plan_runs(spec: ScenarioSpec) -> list[RunPlan]:
-    """Every run of a scenario without a sweep: policy combinations x seeds."""
+    """Every run of a scenario: sweep points x policy combinations x seeds.
+
+    Raises:
+        ConfigError: a swept path does not exist, or a swept value is invalid (the
+            message names ``sweep.parameters.<path>``).
+    """
+    scenario_hash = spec.content_hash()
+    if spec.sweep is None:
+        return _plan_point(spec, scenario_hash, {})
+    base = spec.model_dump(mode="json", exclude={"sweep"})
+    base["world"]["params"] = dataclasses.asdict(world_params(spec.world))
+    plans = []
+    for point in spec.sweep.points():
+        config = copy.deepcopy(base)
+        for path, value in point.items():
+            set_path(config, path, value, field=f"sweep.parameters.{path}")
+        try:
+            point_spec = ScenarioSpec.model_validate(config)
+            plans.extend(_plan_point(point_spec, scenario_hash, point))
+        except (ConfigError, ValueError) as exc:
+            raise ConfigError(f"sweep.parameters ({', '.join(point)})", point,
+                              f"values the scenario accepts: {exc}") from None
+    return plans
+
+
+def _plan_point(spec: ScenarioSpec, scenario_hash: str, point: dict) -> list[RunPlan]:
     variants = spec.role_variants()
     roles = list(variants)
     plans = []
-    scenario_hash = spec.content_hash()
     for combo in itertools.product(*(variants[r] for r in roles)):
         policies = dict(zip(roles, combo))
         for seed in spec.evaluation.seeds:
-            config = resolve_config(spec, policies, seed=seed)
+            config = resolve_config(spec, policies, seed=seed, sweep_point=point)
             plans.append(RunPlan(spec.name, scenario_hash, variant_label(spec, policies),
                                  int(seed), config, _hash(config)))
     return plans

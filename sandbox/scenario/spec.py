@@ -32,6 +32,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sandbox.core.errors import ConfigError
+from sandbox.scenario.sweep import SweepSpec
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
@@ -118,7 +119,7 @@ class ScenarioSpec(_Strict):
     world: WorldSpec
     roles: dict[str, PolicySpec | list[PolicySpec]]
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
-    sweep: dict[str, Any] | None = None
+    sweep: SweepSpec | None = None
     train: dict[str, Any] | None = None
 
     @field_validator("roles")
