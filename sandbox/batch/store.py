@@ -3,7 +3,7 @@
 Each run is written atomically (temporary file, fsync, rename, fsync of the folder), so
 a reader never sees half a run and a killed writer leaves only a ``*.tmp`` file that
 is ignored and overwritten when the run is redone. The folder also holds
-``scenario.json`` (the spec and its hash of the scenario whose runs it stores).
+``scenario.json``: for each scenario whose runs it stores, the spec and its hash.
 
 A run's row: ``run_id``, ``scenario``, ``scenario_hash``, ``variant``, ``seed``,
 ``status`` (``ok`` or ``failed``), ``error``, ``traceback``, ``started_at``,
@@ -67,12 +67,26 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def read_manifest(folder: str | Path) -> dict[str, dict]:
+    """The scenarios whose runs a folder holds: name -> ``{"scenario_hash", "spec"}``."""
+    manifest = Path(folder) / MANIFEST
+    if not manifest.exists():
+        return {}
+    try:
+        return json.loads(manifest.read_text()).get("scenarios", {})
+    except (json.JSONDecodeError, AttributeError):
+        raise SandboxError(f"{manifest}: not a results manifest (corrupt JSON); move it "
+                           "aside to start a new folder") from None
+
+
 def prepare_folder(folder: str | Path, *, scenario_hash: str, spec_json: dict, force_new=False):
     """Create (or check) a results folder for a scenario.
 
+    A folder may hold several scenarios; for each it records the spec and its hash.
+
     Raises:
         ConfigError: the folder cannot be written, or it holds runs of a different version
-            of the scenario (unless ``force_new``, which starts the manifest afresh).
+            of the same scenario (unless ``force_new``, which records the new version).
     """
     folder = Path(folder)
     try:
@@ -83,18 +97,18 @@ def prepare_folder(folder: str | Path, *, scenario_hash: str, spec_json: dict, f
     except OSError as exc:
         raise ConfigError("--out", str(folder),
                           f"a folder this user can write ({exc.strerror or exc})") from None
-    manifest = folder / MANIFEST
-    if manifest.exists() and not force_new:
-        existing = json.loads(manifest.read_text())
-        if existing.get("scenario_hash") != scenario_hash:
-            raise ConfigError(
-                "--out", str(folder),
-                f"a results folder for this scenario version: it holds runs of scenario "
-                f"{existing.get('name')!r} with hash {existing.get('scenario_hash')}, this "
-                f"one is {scenario_hash}; use another folder or --force-new")
-    write_atomic(manifest, json.dumps({"name": spec_json.get("name"),
-                                       "scenario_hash": scenario_hash, "spec": spec_json},
-                                      indent=2, sort_keys=True).encode())
+    scenarios = read_manifest(folder)
+    name = spec_json.get("name")
+    existing = scenarios.get(name)
+    if existing and existing.get("scenario_hash") != scenario_hash and not force_new:
+        raise ConfigError(
+            "--out", str(folder),
+            f"a results folder for this scenario version: it holds runs of scenario "
+            f"{name!r} with hash {existing.get('scenario_hash')}, this file's hash is "
+            f"{scenario_hash}; use another folder or --force-new")
+    scenarios[name] = {"scenario_hash": scenario_hash, "spec": spec_json}
+    write_atomic(folder / MANIFEST,
+                 json.dumps({"scenarios": scenarios}, indent=2, sort_keys=True).encode())
     return folder
 
 

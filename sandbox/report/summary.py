@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from sandbox.batch.store import connect, light_columns
+from sandbox.batch.store import connect, light_columns, read_manifest
 from sandbox.report.figures import (
     by_skill_figure,
     distribution_figure,
@@ -98,8 +97,8 @@ def run_page(folder: str | Path, out: str | Path | None = None) -> Path | None:
             figures.append(distribution_figure(samples, title=title, axis=axis))
     if not figures:
         return None
-    manifest = folder / "scenario.json"
-    spec = json.loads(manifest.read_text()).get("spec", {}) if manifest.exists() else {}
+    scenarios = read_manifest(folder)
+    spec = next(iter(scenarios.values()))["spec"] if len(scenarios) == 1 else {}
     title = f"Scenario {spec.get('name', folder.name)}"
     return write_page(out or folder / "figures.html", figures, title=title,
                       intro=spec.get("question", ""))

@@ -25,7 +25,8 @@ def test_run_writes_one_file_per_run_and_prints_the_comparison(scenario_file, tm
     assert len(files) == 4
     row = pq.read_table(files[0]).to_pylist()[0]
     assert row["status"] == "ok" and json.loads(row["config"])["scenario"] == "toy"
-    assert json.loads((out / "scenario.json").read_text())["name"] == "toy"
+    manifest = json.loads((out / "scenario.json").read_text())
+    assert manifest["scenarios"]["toy"]["spec"]["name"] == "toy"
     # a second run of the same command rewrites the same four runs, no duplicates
     assert main(["run", str(scenario_file), "--out", str(out)]) == 0
     assert len(list((out / "runs").glob("*.parquet"))) == 4
