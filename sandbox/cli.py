@@ -22,6 +22,8 @@ from rich.table import Table
 from sandbox.core.errors import ConfigError, SandboxError
 
 EXIT_BAD_INPUT = 2
+#: ``sandbox batch`` exits with 100 + the number of failed runs (at most 199).
+EXIT_RUNS_FAILED = 100
 
 
 def _console(stderr: bool = False) -> Console:
@@ -60,6 +62,52 @@ def cmd_run(args) -> int:
     shown = f"results: {out}/runs ({len(plans)} runs)" + (f", figures: {page}" if page else "")
     console.print(shown, markup=False)
     return 1 if failed else 0
+
+
+def cmd_batch(args) -> int:
+    """Run every unfinished run of one or more scenarios into one results folder."""
+    from sandbox.batch.runner import BatchOptions, check_backend, run_batch
+    from sandbox.batch.store import prepare_folder
+    from sandbox.scenario import load_scenario, plan_runs, validate_scenario
+
+    options = BatchOptions(backend=args.backend, workers=args.workers, address=args.address)
+    studies = []
+    for path in args.scenarios:
+        spec = load_scenario(path)
+        validate_scenario(spec)
+        studies.append((spec, plan_runs(spec)))
+    check_backend(options)
+    out = Path(args.out)
+    for spec, _ in studies:
+        prepare_folder(out, scenario_hash=spec.content_hash(),
+                       spec_json=spec.model_dump(mode="json"), force_new=args.force_new)
+    console = _console()
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("failed {task.fields[failed]}"), TextColumn("{task.fields[rate]}"),
+               TimeRemainingColumn())
+    rows = []
+    with Progress(*columns, console=console) as bar:
+        for spec, plans in studies:
+            task = bar.add_task(spec.name, total=len(plans), failed=0, rate="")
+
+            def update(p, task=task):
+                bar.update(task, completed=p.skipped + p.done, failed=p.failed,
+                           rate=f"{p.rate:.1f} runs/s" if p.done else "")
+
+            counts = run_batch(plans, out, options=options, on_progress=update)
+            rows.append((spec.name, counts))
+    table = Table(title=f"batch into {out}", title_justify="left")
+    for name in ("scenario", "runs", "already done", "ran", "failed", "runs/s"):
+        table.add_column(name, justify="left" if name == "scenario" else "right")
+    for name, c in rows:
+        table.add_row(escape(name), str(c.total), str(c.skipped), str(c.done), str(c.failed),
+                      f"{c.rate:.1f}")
+    console.print(table)
+    failed = sum(c.failed for _, c in rows)
+    if failed:
+        console.print(f"{failed} run(s) failed: sandbox results {out} --sql \"SELECT variant, "
+                      "seed, error FROM runs WHERE status = 'failed'\"", markup=False)
+    return EXIT_RUNS_FAILED + min(failed, 99) if failed else 0
 
 
 def _print_comparison(console, spec, metrics, summary, wanted) -> None:
@@ -162,6 +210,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--force-new", action="store_true",
                      help="reuse a folder that holds another version of the scenario")
     run.set_defaults(func=cmd_run)
+    batch = sub.add_parser("batch", help="run every unfinished run of scenarios and sweeps")
+    batch.add_argument("scenarios", nargs="+", help="scenario YAML files")
+    batch.add_argument("--out", default="results", help="results folder (default: results)")
+    batch.add_argument("--backend", choices=("local", "ray"), default="local")
+    batch.add_argument("--workers", type=int, help="parallel processes (default: cores)")
+    batch.add_argument("--address", help="Ray cluster address host:port (ray backend)")
+    batch.add_argument("--force-new", action="store_true",
+                       help="reuse a folder that holds another version of a scenario")
+    batch.set_defaults(func=cmd_batch)
     results = sub.add_parser("results", help="query a results folder with DuckDB")
     results.add_argument("folder")
     results.add_argument("--sql", help="SQL over the view 'runs' (default: one row per run)")

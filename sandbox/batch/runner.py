@@ -168,6 +168,19 @@ def _run_local(chunks, out: str, options: BatchOptions) -> Iterator[list[tuple[s
             executor.shutdown(wait=False, cancel_futures=True)
 
 
+def check_backend(options: BatchOptions) -> None:
+    """Fail early, before anything is written, when the backend cannot be used."""
+    if options.backend != "ray":
+        return
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise SandboxError("the ray backend needs Ray: pip install 'policy-sandbox[ray]'"
+                           ) from None
+    if options.address:
+        _check_address(options.address, options.connect_timeout_s)
+
+
 def _check_address(address: str, timeout: float) -> None:
     host, _, port = address.removeprefix("ray://").rpartition(":")
     try:
