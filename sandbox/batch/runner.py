@@ -140,12 +140,26 @@ def run_batch(plans: Sequence[RunPlan], out: str | Path, *, options: BatchOption
     return progress
 
 
+def _worker_context():
+    """Workers forked from a clean server process that has imported the library once.
+
+    ``forkserver`` is fast (no per-worker import of torch) and safe (the server never ran
+    torch code, so no thread pool is copied mid-use); ``spawn`` where it is unavailable.
+    """
+    try:
+        context = get_context("forkserver")
+    except ValueError:
+        return get_context("spawn")
+    context.set_forkserver_preload(["sandbox.batch.runner", "sandbox.core.registry"])
+    return context
+
+
 def _run_local(chunks, out: str, options: BatchOptions) -> Iterator[list[tuple[str, str]]]:
     pending = list(chunks)
     attempts = 0
     while pending:
         workers = min(options.parallelism, len(pending))
-        executor = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
+        executor = ProcessPoolExecutor(workers, mp_context=_worker_context())
         futures = {executor.submit(run_chunk, chunk, out): chunk for chunk in pending}
         try:
             while futures:
@@ -154,6 +168,12 @@ def _run_local(chunks, out: str, options: BatchOptions) -> Iterator[list[tuple[s
                     chunk = futures.pop(future)
                     yield future.result()
                     pending.remove(chunk)
+        except KeyboardInterrupt:
+            # Ctrl-C: stop the workers now; finished runs are on disk, the rest is redone
+            # by the same command later (a run cut mid-write leaves only a *.tmp file).
+            for process in list(getattr(executor, "_processes", {}).values()):
+                process.terminate()
+            raise
         except BrokenProcessPool:
             # A worker died (killed, out of memory). Runs it finished are on disk; redo
             # the rest of its chunks in a fresh pool.

@@ -30,6 +30,8 @@ from sandbox.scenario.run import RunResult
 
 RUNS_DIR = "runs"
 MANIFEST = "scenario.json"
+#: Suffix of files being written (a killed writer leaves one behind; it is ignored).
+TMP_SUFFIX = ".tmp"
 #: Columns too heavy for a one-row-per-run listing.
 HEAVY_COLUMNS = ("episodes", "config", "versions", "traceback")
 HEAVY_PREFIXES = ("table.",)
@@ -79,6 +81,23 @@ def read_manifest(folder: str | Path) -> dict[str, dict]:
                            "aside to start a new folder") from None
 
 
+def check_version(folder: str | Path, *, name: str, scenario_hash: str,
+                  force_new: bool = False) -> None:
+    """Refuse a folder holding runs of another version of scenario ``name`` (writes nothing).
+
+    Raises:
+        ConfigError: naming ``--out``, both hashes and ``--force-new`` (unless
+            ``force_new``).
+    """
+    existing = read_manifest(folder).get(name)
+    if existing and existing.get("scenario_hash") != scenario_hash and not force_new:
+        raise ConfigError(
+            "--out", str(folder),
+            f"a results folder for this scenario version: it holds runs of scenario "
+            f"{name!r} with hash {existing.get('scenario_hash')}, this file's hash is "
+            f"{scenario_hash}; use another folder or --force-new")
+
+
 def prepare_folder(folder: str | Path, *, scenario_hash: str, spec_json: dict, force_new=False):
     """Create (or check) a results folder for a scenario.
 
@@ -97,42 +116,103 @@ def prepare_folder(folder: str | Path, *, scenario_hash: str, spec_json: dict, f
     except OSError as exc:
         raise ConfigError("--out", str(folder),
                           f"a folder this user can write ({exc.strerror or exc})") from None
-    scenarios = read_manifest(folder)
     name = spec_json.get("name")
-    existing = scenarios.get(name)
-    if existing and existing.get("scenario_hash") != scenario_hash and not force_new:
-        raise ConfigError(
-            "--out", str(folder),
-            f"a results folder for this scenario version: it holds runs of scenario "
-            f"{name!r} with hash {existing.get('scenario_hash')}, this file's hash is "
-            f"{scenario_hash}; use another folder or --force-new")
+    check_version(folder, name=name, scenario_hash=scenario_hash, force_new=force_new)
+    scenarios = read_manifest(folder)
     scenarios[name] = {"scenario_hash": scenario_hash, "spec": spec_json}
     write_atomic(folder / MANIFEST,
                  json.dumps({"scenarios": scenarios}, indent=2, sort_keys=True).encode())
     return folder
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see either nothing or all of it."""
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+def write_atomic(path: Path, data: bytes, *, sync_dir: bool = True) -> None:
+    """Write ``data`` to ``path`` so that readers see either nothing or all of it.
+
+    Args:
+        path: the final file name.
+        data: the whole content.
+        sync_dir: also fsync the folder, so the rename itself survives a power cut (a
+            batch worker syncs once per chunk instead; a run whose rename was lost is
+            simply redone).
+    """
+    tmp = path.with_name(path.name + f".{os.getpid()}{TMP_SUFFIX}")
     with open(tmp, "wb") as handle:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    if sync_dir:
+        _fsync_dir(path.parent)
 
 
-def write_run(folder: str | Path, result: RunResult) -> Path:
-    """Write one run's Parquet file atomically; returns its path."""
-    runs = Path(folder) / RUNS_DIR
-    runs.mkdir(parents=True, exist_ok=True)
-    path = runs / f"{result.plan.run_id}.parquet"
+def run_path(folder: str | Path, run_id: str) -> Path:
+    """Where the Parquet file of run ``run_id`` lives in ``folder``."""
+    return Path(folder) / RUNS_DIR / f"{run_id}.parquet"
+
+
+def write_run(folder: str | Path, result: RunResult, *, sync_dir: bool = True) -> Path:
+    """Write one run's Parquet file atomically; returns its path.
+
+    Args:
+        folder: the results folder.
+        result: the run's result.
+        sync_dir: fsync the ``runs`` folder after the rename (see :func:`write_atomic`).
+    """
+    path = run_path(folder, result.plan.run_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pylist([run_row(result)])
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
-    write_atomic(path, sink.getvalue().to_pybytes())
+    write_atomic(path, sink.getvalue().to_pybytes(), sync_dir=sync_dir)
     return path
+
+
+def sync_runs(folder: str | Path) -> None:
+    """Flush the ``runs`` folder to disk (after writes made with ``sync_dir=False``)."""
+    _fsync_dir(Path(folder) / RUNS_DIR)
+
+
+def clean_temporary(folder: str | Path) -> int:
+    """Remove the ``*.tmp`` files that killed writers left in ``runs/``; returns how many.
+
+    A file whose writer (the process id in its name) still runs on this machine is kept.
+    """
+    removed = 0
+    for path in (Path(folder) / RUNS_DIR).glob(f"*{TMP_SUFFIX}"):
+        pid = path.name.removesuffix(TMP_SUFFIX).rpartition(".")[2]
+        if pid.isdigit() and _alive(int(pid)):
+            continue
+        path.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def run_status(folder: str | Path, run_id: str) -> str | None:
+    """The recorded status (``ok`` / ``failed``) of a finished run, None if not finished."""
+    path = run_path(folder, run_id)
+    if not path.exists():
+        return None
+    return pq.read_table(path, columns=["status"]).column(0)[0].as_py()
+
+
+def failed_run_ids(folder: str | Path) -> set[str]:
+    """Ids of the finished runs of ``folder`` whose status is ``failed``."""
+    if not finished_run_ids(folder):
+        return set()
+    con = duckdb.connect()
+    rows = con.execute(f"SELECT run_id FROM read_parquet('{_glob(Path(folder))}', "
+                       "union_by_name = true) WHERE status <> 'ok'").fetchall()
+    return {row[0] for row in rows}
 
 
 def finished_run_ids(folder: str | Path) -> set[str]:

@@ -20,12 +20,12 @@ SCENARIO = {
     "world": {"name": "onestep_economy", "params": {"num_workers": 50}},
     "roles": {"workers": {"policy": "best_response"},
               "planner": [{"policy": "free_market"}, {"policy": "us_federal"}]},
-    "evaluation": {"episodes": 15, "seeds": [0, 1]},
+    "evaluation": {"episodes": 5, "seeds": [0, 1]},
     "sweep": {"design": "grid",
               "parameters": {"world.params.utility.kappa": {"min": 0.01, "max": 0.03,
-                                                             "steps": 4}}},
+                                                             "steps": 10}}},
 }
-TOTAL = 4 * 2 * 2
+TOTAL = 10 * 2 * 2
 
 
 @pytest.fixture
