@@ -116,12 +116,13 @@ def _print_comparison(console, spec, metrics, summary, wanted) -> None:
         if unknown:
             raise ConfigError("--metrics", unknown[0], f"one of {', '.join(metrics)}")
         metrics = wanted
+    # metrics as rows and policies as columns: a few policies fit a terminal's width
     table = Table(title=spec.question or spec.name, title_justify="left")
-    table.add_column("policy", style="bold")
+    table.add_column("metric", style="bold")
+    for variant in summary:
+        table.add_column(escape(variant), justify="right")
     for metric in metrics:
-        table.add_column(metric.replace("_", " "), justify="right")
-    for variant, estimates in summary.items():
-        table.add_row(escape(variant), *(estimates[m].format() for m in metrics))
+        table.add_row(metric.replace("_", " "), *(summary[v][metric].format() for v in summary))
     console.print(table)
     seeds = len(spec.evaluation.seeds)
     if seeds > 1:
@@ -172,6 +173,29 @@ def _export(table, path: Path) -> None:
         pacsv.write_csv(table, path)
     else:
         raise ConfigError("--export", str(path), "a file name ending in .parquet or .csv")
+
+
+def cmd_report(args) -> int:
+    """Write the HTML report of a results folder (and its JSON sidecar)."""
+    import shlex
+
+    from sandbox.report.build import build_report
+
+    out = Path(args.out) if args.out else Path(args.folder) / "report.html"
+    options = [("--scenario", args.scenario), ("--reference", args.reference),
+               ("--headline", args.headline)]
+    command = shlex.join(["sandbox", "report", args.folder, "--out", str(out)]
+                         + [part for flag, value in options if value for part in (flag, value)])
+    report = build_report(args.folder, out, scenario=args.scenario, reference=args.reference,
+                          headline=args.headline, command=command, png=args.png, pdf=args.pdf)
+    size = report.html.stat().st_size / 1e6
+    _console().print(f"report: {report.html} ({size:.1f} MB), tables as JSON: {report.sidecar}",
+                     markup=False)
+    for path in report.exports:
+        _console().print(f"exported: {path}", markup=False)
+    for reason in report.skipped:
+        _console(stderr=True).print(f"skipped: {reason}", markup=False)
+    return 0
 
 
 def cmd_list(args) -> int:
@@ -225,6 +249,16 @@ def build_parser() -> argparse.ArgumentParser:
     results.add_argument("--format", choices=("table", "csv", "json"), default="table")
     results.add_argument("--export", help="write the result to FILE (.parquet or .csv)")
     results.set_defaults(func=cmd_results)
+    report = sub.add_parser("report", help="write a self-contained HTML report of a results folder")
+    report.add_argument("folder", help="results folder (from 'sandbox run' or 'sandbox batch')")
+    report.add_argument("--out", help="HTML file to write (default: FOLDER/report.html)")
+    report.add_argument("--scenario", help="report only this scenario (name or spec hash)")
+    report.add_argument("--reference", help="policy the differences are taken against")
+    report.add_argument("--headline", help="metric of the headline sentence")
+    report.add_argument("--png", action="store_true", help="also write figures as PNG (kaleido)")
+    report.add_argument("--pdf", action="store_true",
+                        help="also print the report to PDF (Playwright and Chromium)")
+    report.set_defaults(func=cmd_report)
     app = sub.add_parser("app", help="open the Streamlit app on localhost")
     app.add_argument("--port", type=int, default=8501)
     app.set_defaults(func=cmd_app)
