@@ -140,12 +140,15 @@ def run_batch(plans: Sequence[RunPlan], out: str | Path, *, options: BatchOption
     return progress
 
 
-def _worker_context():
+def _worker_context(attempt: int = 0):
     """Workers forked from a clean server process that has imported the library once.
 
     ``forkserver`` is fast (no per-worker import of torch) and safe (the server never ran
-    torch code, so no thread pool is copied mid-use); ``spawn`` where it is unavailable.
+    torch code, so no thread pool is copied mid-use). ``spawn`` where it is unavailable,
+    and after a failure (the server itself may be what died).
     """
+    if attempt > 0:
+        return get_context("spawn")
     try:
         context = get_context("forkserver")
     except ValueError:
@@ -159,9 +162,10 @@ def _run_local(chunks, out: str, options: BatchOptions) -> Iterator[list[tuple[s
     attempts = 0
     while pending:
         workers = min(options.parallelism, len(pending))
-        executor = ProcessPoolExecutor(workers, mp_context=_worker_context())
-        futures = {executor.submit(run_chunk, chunk, out): chunk for chunk in pending}
+        executor = ProcessPoolExecutor(workers, mp_context=_worker_context(attempts))
+        futures = {}
         try:
+            futures = {executor.submit(run_chunk, chunk, out): chunk for chunk in pending}
             while futures:
                 done, _ = wait(futures, return_when=FIRST_COMPLETED)
                 for future in done:
@@ -174,9 +178,9 @@ def _run_local(chunks, out: str, options: BatchOptions) -> Iterator[list[tuple[s
             for process in list(getattr(executor, "_processes", {}).values()):
                 process.terminate()
             raise
-        except BrokenProcessPool:
-            # A worker died (killed, out of memory). Runs it finished are on disk; redo
-            # the rest of its chunks in a fresh pool.
+        except (BrokenProcessPool, EOFError):
+            # A worker (or the fork server) died: killed, out of memory. Runs it finished
+            # are on disk; redo the rest of its chunks in a fresh pool.
             attempts += 1
             if attempts > options.retries:
                 raise SandboxError("worker processes died repeatedly; the runs finished so "

@@ -52,6 +52,20 @@ def wait_for_runs(out: Path, count: int, process, timeout=120):
     pytest.fail("the batch made no progress")
 
 
+def children_of(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def worker_processes(driver: int) -> list[int]:
+    """Pool workers: children of the fork server (a child of the driver with children)."""
+    for child in children_of(driver):
+        grandchildren = children_of(child)
+        if grandchildren:
+            return grandchildren
+    return []
+
+
 def assert_complete_and_unique(out: Path):
     expected = {p.run_id for p in plan_runs(parse_scenario(SCENARIO))}
     rows = []
@@ -90,11 +104,9 @@ def test_killed_worker_process_is_replaced_and_the_batch_finishes(scenario_file,
     process = subprocess.Popen(batch_command(scenario_file, out, "--workers", "2"),
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     wait_for_runs(out, 2, process)
-    children = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True,
-                              text=True).stdout.split()
-    workers = [int(pid) for pid in children]
+    workers = worker_processes(process.pid)
     assert workers, "no worker processes found"
-    os.kill(workers[-1], signal.SIGKILL)
+    os.kill(workers[0], signal.SIGKILL)
     assert process.wait(timeout=300) == 0, process.stderr.read().decode()[-2000:]
     assert_complete_and_unique(out)
 
