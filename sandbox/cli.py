@@ -22,8 +22,8 @@ from rich.table import Table
 from sandbox.core.errors import ConfigError, SandboxError
 
 EXIT_BAD_INPUT = 2
-#: ``sandbox batch`` exits with 100 + the number of failed runs (at most 199).
-EXIT_RUNS_FAILED = 100
+#: ``sandbox batch`` exits with 2 + the number of failed runs (at most 125).
+EXIT_RUNS_FAILED = 2
 
 
 def _console(stderr: bool = False) -> Console:
@@ -65,49 +65,68 @@ def cmd_run(args) -> int:
 
 
 def cmd_batch(args) -> int:
-    """Run every unfinished run of one or more scenarios into one results folder."""
+    """Run every unfinished run of one or more scenarios into one results folder.
+
+    Exit status: 0 when every run of the batch is ok, 2 on bad input (nothing is written),
+    ``2 + n`` when n runs are recorded as failed (at most 125: 125 means 123 or more),
+    130 when interrupted (the finished runs are kept; the same command resumes).
+    """
     from sandbox.batch.runner import BatchOptions, check_backend, run_batch
-    from sandbox.batch.store import prepare_folder
+    from sandbox.batch.store import check_version, prepare_folder
     from sandbox.scenario import load_scenario, plan_runs, validate_scenario
 
-    options = BatchOptions(backend=args.backend, workers=args.workers, address=args.address)
+    options = BatchOptions(backend=args.backend, workers=args.workers, address=args.address,
+                           chunk_size=args.chunk_size, retry_failed=args.retry_failed)
+    if options.backend == "local":
+        from sandbox.batch.local import warm_up
+
+        warm_up()  # the workers' fork server imports the library while this process checks
+    out = Path(args.out)
     studies = []
-    for path in args.scenarios:
+    for path in args.scenarios:  # check everything before writing anything
         spec = load_scenario(path)
         validate_scenario(spec)
+        check_version(out, name=spec.name, scenario_hash=spec.content_hash(),
+                      force_new=args.force_new)
         studies.append((spec, plan_runs(spec)))
     check_backend(options)
-    out = Path(args.out)
     for spec, _ in studies:
         prepare_folder(out, scenario_hash=spec.content_hash(),
                        spec_json=spec.model_dump(mode="json"), force_new=args.force_new)
-    console = _console()
+    console, rows = _console(), []
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("failed {task.fields[failed]}"), TextColumn("{task.fields[rate]}"),
-               TimeRemainingColumn())
-    rows = []
-    with Progress(*columns, console=console) as bar:
-        for spec, plans in studies:
-            task = bar.add_task(spec.name, total=len(plans), failed=0, rate="")
+               TextColumn("failed {task.fields[failed]}  {task.fields[rate]}  "
+                          "ETA {task.fields[eta]}"))
+    try:
+        with Progress(*columns, console=_console(stderr=True)) as bar:
+            for spec, plans in studies:
+                task = bar.add_task(spec.name, total=len(plans), failed=0, rate="", eta="?")
 
-            def update(p, task=task):
-                bar.update(task, completed=p.skipped + p.done, failed=p.failed,
-                           rate=f"{p.rate:.1f} runs/s" if p.done else "")
+                def update(p, task=task):
+                    eta = f"{p.remaining / p.rate:.0f} s" if p.rate > 0 else "?"
+                    bar.update(task, completed=p.skipped + p.done, failed=p.failed_total,
+                               rate=f"{p.rate:.1f} runs/s", eta=eta)
 
-            counts = run_batch(plans, out, options=options, on_progress=update)
-            rows.append((spec.name, counts))
-    table = Table(title=f"batch into {out}", title_justify="left")
-    for name in ("scenario", "runs", "already done", "ran", "failed", "runs/s"):
-        table.add_column(name, justify="left" if name == "scenario" else "right")
+                rows.append((spec.name, run_batch(plans, out, options=options,
+                                                  on_progress=update)))
+    except KeyboardInterrupt:
+        print(f"interrupted: the finished runs are saved in {out}; run the same command "
+              "again to finish the rest", file=sys.stderr)
+        return 130
+    table = Table(title=f"batch into {out} ({options.backend})", title_justify="left")
+    table.add_column("scenario", no_wrap=True)
+    for name in ("runs", "done before", "ran", "failed", "retried", "runs/s", "seconds"):
+        table.add_column(name, justify="right")
     for name, c in rows:
-        table.add_row(escape(name), str(c.total), str(c.skipped), str(c.done), str(c.failed),
-                      f"{c.rate:.1f}")
+        table.add_row(escape(name), str(c.total), str(c.skipped), str(c.done),
+                      str(c.failed_total), str(c.retried), f"{c.rate:.1f}", f"{c.elapsed_s:.1f}")
     console.print(table)
-    failed = sum(c.failed for _, c in rows)
+    failed = sum(c.failed_total for _, c in rows)
     if failed:
-        console.print(f"{failed} run(s) failed: sandbox results {out} --sql \"SELECT variant, "
-                      "seed, error FROM runs WHERE status = 'failed'\"", markup=False)
-    return EXIT_RUNS_FAILED + min(failed, 99) if failed else 0
+        console.print(f"{failed} run(s) failed; their errors: sandbox results {out} --sql "
+                      "\"SELECT scenario, variant, seed, error FROM runs WHERE status = "
+                      "'failed'\"", markup=False)
+    return min(EXIT_RUNS_FAILED + failed, 125) if failed else 0
 
 
 def _print_comparison(console, spec, metrics, summary, wanted) -> None:
@@ -242,6 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--address", help="Ray cluster address host:port (ray backend)")
     batch.add_argument("--force-new", action="store_true",
                        help="reuse a folder that holds another version of a scenario")
+    batch.add_argument("--chunk-size", type=int, help="runs per task (default: automatic)")
+    batch.add_argument("--retry-failed", action="store_true",
+                       help="run again the runs recorded as failed")
     batch.set_defaults(func=cmd_batch)
     results = sub.add_parser("results", help="query a results folder with DuckDB")
     results.add_argument("folder")
