@@ -25,6 +25,7 @@ run: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/sandbox run scenarios/onestep_tax.yaml --out results/onestep_tax
+	$(BIN)/sandbox report results/onestep_tax --out results/onestep_tax/report.html
 
 lint: $(STAMP)
 	$(BIN)/ruff check sandbox tests benchmarks app
