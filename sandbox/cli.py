@@ -148,6 +148,24 @@ def _print_comparison(console, spec, metrics, summary, wanted) -> None:
         console.print(f"mean ± 95 % interval over {seeds} seeds")
 
 
+def cmd_train(args) -> int:
+    """Train a scenario's planner and workers together (two-level curriculum)."""
+    from sandbox.scenario import load_scenario
+    from sandbox.scenario.train import train_scenario
+
+    spec = load_scenario(args.scenario)
+    outcome = train_scenario(spec, out_dir=args.out, resume=args.resume)
+    console = _console()
+    shown = {k: v for k, v in outcome.last_row.items()
+             if k in ("update", "env_steps", "seconds", "rate_cap", "return_planner")
+             or k.endswith("welfare") or k.endswith("utility") or k == "productivity"}
+    for key, value in shown.items():
+        console.print(f"{key:32s} {_cell(value)}", markup=False)
+    console.print(f"training log: {outcome.out_dir / 'log.csv'}; planner: {outcome.planner}; "
+                  f"workers: {outcome.workers}", markup=False)
+    return 0
+
+
 def cmd_results(args) -> int:
     """Query a results folder with DuckDB and print or export the table."""
     from sandbox.batch.store import query
@@ -253,6 +271,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--force-new", action="store_true",
                      help="reuse a folder that holds another version of the scenario")
     run.set_defaults(func=cmd_run)
+    train = sub.add_parser("train", help="train planner and workers from a scenario's train:")
+    train.add_argument("scenario", help="scenario YAML file with a train: section")
+    train.add_argument("--out", help="training folder (default: results/<scenario>/training)")
+    train.add_argument("--resume", help="continue from this checkpoint file")
+    train.set_defaults(func=cmd_train)
     batch = sub.add_parser("batch", help="run every unfinished run of scenarios and sweeps")
     batch.add_argument("scenarios", nargs="+", help="scenario YAML files")
     batch.add_argument("--out", default="results", help="results folder (default: results)")

@@ -48,11 +48,21 @@ def _coerce(value: Any, annotation: Any, field: str) -> Any:
     return value
 
 
+def _default_of(spec: dataclasses.Field) -> Any:
+    if spec.default is not dataclasses.MISSING:
+        return spec.default
+    if spec.default_factory is not dataclasses.MISSING:
+        return spec.default_factory()
+    return None
+
+
 def build_params(cls: type, data: dict[str, Any] | None, *, field: str = "params"):
     """Instantiate the frozen parameter dataclass ``cls`` from a mapping.
 
     Unknown keys fail with the list of known ones; values are coerced to the annotated
-    types; the dataclass's own checks (``__post_init__``) then run.
+    types; a mapping given for a nested dataclass field overrides only the fields it
+    names, the others keep the field's default; the dataclass's own checks
+    (``__post_init__``) then run.
 
     Args:
         cls: a dataclass type with defaults for every field.
@@ -70,13 +80,27 @@ def build_params(cls: type, data: dict[str, Any] | None, *, field: str = "params
             f"{field}.{unknown[0]}", data[unknown[0]],
             f"a known parameter of {cls.__name__}: {', '.join(sorted(known))}",
         )
-    values = {k: _coerce(v, hints[k], f"{field}.{k}") for k, v in data.items()}
+    defaults = {f.name: f for f in dataclasses.fields(cls)}
+    values = {}
+    for key, value in data.items():
+        default = _default_of(defaults[key])
+        if isinstance(value, dict) and dataclasses.is_dataclass(default):
+            # a partial mapping overrides the default's fields and keeps the others
+            merged = {f.name: getattr(default, f.name) for f in dataclasses.fields(default)
+                      if f.init}
+            values[key] = build_params(type(default), {**merged, **value},
+                                       field=f"{field}.{key}")
+        else:
+            values[key] = _coerce(value, hints[key], f"{field}.{key}")
     try:
         return cls(**values)
     except ConfigError as exc:
         if exc.field.startswith(field):
             raise
-        raise ConfigError(f"{field}.{exc.field}", exc.value, exc.expected) from None
+        # the dataclass names its own field, perhaps with a prefix of its own
+        name = exc.field.rsplit(".", 1)[-1]
+        where = f"{field}.{name}" if name in known else f"{field}.{exc.field}"
+        raise ConfigError(where, exc.value, exc.expected) from None
     except TypeError as exc:
         raise ConfigError(field, data, f"valid {cls.__name__} parameters ({exc})") from None
 

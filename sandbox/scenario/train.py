@@ -1,0 +1,90 @@
+"""Training from a scenario file's ``train:`` section (``sandbox train``).
+
+The section holds the two-level curriculum's settings (``TwoLevelConfig``: phase
+lengths, the rate-cap and planner-entropy schedules, each role's PPO settings), plus
+``seed`` (default: the scenario's first evaluation seed)::
+
+    train:
+      seed: 0
+      phase1_updates: 150
+      phase2_updates: 450
+      rate_cap: {start_value: 0.0, end_value: 1.0, start_update: 0, end_update: 150}
+      planner_entropy: {start_value: 0.1, end_value: 0.0, start_update: 0, end_update: 300}
+      workers: {learning_rate: 0.003}
+
+A mapping given for a nested setting overrides only the fields it names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sandbox.core.errors import ConfigError
+from sandbox.core.seeding import derive_seed
+from sandbox.scenario.build import build_params, build_world
+from sandbox.scenario.spec import ScenarioSpec
+from sandbox.solvers.two_level import TwoLevel, TwoLevelConfig
+
+SCHEDULES = ("rate_cap", "planner_entropy")
+
+
+@dataclass(frozen=True)
+class TrainingOutcome:
+    """Where a training run left its files, and its last log row.
+
+    Attributes:
+        out_dir: the training folder (``log.csv``, ``checkpoints/``, final policies).
+        planner: the trained planner's checkpoint.
+        workers: the trained workers' checkpoint.
+        last_row: the last row of the training log.
+    """
+
+    out_dir: Path
+    planner: Path
+    workers: Path
+    last_row: dict
+
+
+def training_config(spec: ScenarioSpec) -> tuple[TwoLevelConfig, int]:
+    """The curriculum and seed of a scenario's ``train:`` section.
+
+    Raises:
+        ConfigError: the section is missing or one of its settings is invalid (named).
+    """
+    if spec.train is None:
+        raise ConfigError("train", None, "a 'train:' section in the scenario file "
+                          "(see scenarios/onestep_ai_economist.yaml)")
+    section = dict(spec.train)
+    seed = section.pop("seed", spec.evaluation.seeds[0])
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ConfigError("train.seed", seed, "an integer")
+    for name in SCHEDULES:
+        if isinstance(section.get(name), dict):
+            section[name] = {"name": f"train.{name}", **section[name]}
+    return build_params(TwoLevelConfig, section, field="train"), seed
+
+
+def train_scenario(spec: ScenarioSpec, *, out_dir: str | Path | None = None,
+                   resume: str | Path | None = None, progress: bool = True) -> TrainingOutcome:
+    """Train the scenario's planner and workers with the two-level curriculum.
+
+    Args:
+        spec: a scenario with a ``train:`` section and a world with planner and workers.
+        out_dir: training folder (default ``results/<scenario>/training``).
+        resume: a checkpoint to continue from (same scenario, same seed).
+        progress: show a progress bar.
+    """
+    config, seed = training_config(spec)
+    world = build_world(spec.world, seed=derive_seed(seed, "world"))
+    for role in (config.planner_role, config.worker_role):
+        if role not in world.roles:
+            raise ConfigError("world.name", spec.world.name,
+                              f"a world with roles {config.planner_role!r} and "
+                              f"{config.worker_role!r} for two-level training")
+    if resume is not None and not Path(resume).is_file():
+        raise ConfigError("--resume", str(resume), "an existing checkpoint file")
+    out = Path(out_dir) if out_dir else Path("results") / spec.name / "training"
+    trainer = TwoLevel(world, config, seed=derive_seed(seed, "solver"), out_dir=out)
+    last = trainer.train(resume=resume, progress=progress)
+    return TrainingOutcome(out, out / "planner.pt", out / "workers.pt", last)
