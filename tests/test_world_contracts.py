@@ -14,7 +14,7 @@ from tests.core import toy_registry  # noqa: F401  (registers the toy world too)
 #: Small parameters per world so that contract tests stay fast (defaults otherwise).
 SMALL = {
     "onestep_economy": {"num_workers": 5},
-    "highway": {"num_background": 6},
+    "highway": {"n_background": 6},
     "epidemic_economy": {"num_residents": 300},
 }
 
