@@ -129,7 +129,9 @@ def build_policy(world: World, role: str, spec: PolicySpec, *, field: str) -> Po
     except ConfigError as exc:
         if exc.field.startswith(field):
             raise
-        raise ConfigError(f"{field}.params.{exc.field}", exc.value, exc.expected) from None
+        # policies name the parameter with a prefix of their own; keep the parameter
+        name = exc.field.rsplit(".", 1)[-1]
+        raise ConfigError(f"{field}.params.{name}", exc.value, exc.expected) from None
     except TypeError as exc:
         raise ConfigError(
             f"{field}.params", spec.params,
