@@ -1,0 +1,34 @@
+"""Testing automated vehicles in the highway world: NDE, NADE, estimators.
+
+- :func:`run_campaign`: crude Monte Carlo in the naturalistic environment (NDE), or
+  importance sampling with a :class:`NadeAdversary` (NADE, Feng et al. 2021).
+- :mod:`.estimators`: ``X_i = crash_i W_i``, mean, 90 % half-width, relative half-width,
+  the convergence rule and the tests crude Monte Carlo needs.
+- :mod:`.surrogates`: models of the AV that predict a maneuver's challenge.
+"""
+
+from sandbox.worlds.traffic.testing.campaign import Campaign, run_campaign
+from sandbox.worlds.traffic.testing.estimators import (
+    TARGET_RHW,
+    Z_90,
+    Estimate,
+    converged_at,
+    crash_samples,
+    crude_tests_needed,
+    estimate,
+    running_relative_half_width,
+)
+from sandbox.worlds.traffic.testing.nade import NadeAdversary
+from sandbox.worlds.traffic.testing.surrogates import (
+    ChallengeSettings,
+    ConstantSpeedSurrogate,
+    IdmSurrogate,
+    Surrogate,
+)
+
+__all__ = [
+    "TARGET_RHW", "Z_90", "Campaign", "ChallengeSettings", "ConstantSpeedSurrogate",
+    "Estimate", "IdmSurrogate", "NadeAdversary", "Surrogate", "converged_at",
+    "crash_samples", "crude_tests_needed", "estimate", "run_campaign",
+    "running_relative_half_width",
+]

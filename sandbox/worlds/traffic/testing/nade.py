@@ -1,0 +1,203 @@
+"""NADE: naturalistic and adversarial driving environment (Feng et al. 2021), batched.
+
+In each decision step, for the background vehicles around the AV (its leader and
+follower in its own lane and in the lanes beside it), the criticality of every maneuver
+``u`` is its exposure frequency times its challenge, ``p(u|s) * challenge(u)``; the
+challenge comes from a surrogate model of the AV (or a mix of several, with
+coefficients). The most critical vehicle, if its total criticality exceeds a threshold,
+draws its maneuver from
+
+    q(u|s) = (1 - eps) * criticality(u) / sum(criticality) + eps * p(u|s)
+
+instead of ``p``; every other vehicle drives naturalistically. The test's weight gains
+the factor ``p(u|s) / q(u|s)`` of the drawn maneuver. Because ``q >= eps p``, ``q > 0``
+wherever ``p > 0`` and each factor is at most ``1 / eps``, so the weighted crash
+indicator is an unbiased estimate of the naturalistic crash rate.
+
+Maneuvers whose challenge is predicted: the leader and follower in the AV's lane
+accelerating on the grid; the leaders and followers beside the AV cutting into its lane.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from sandbox.core.errors import ConfigError, check_range
+from sandbox.worlds.traffic.drivers import naturalistic_probabilities
+from sandbox.worlds.traffic.testing.surrogates import (
+    ChallengeSettings,
+    Surrogate,
+    maneuver_challenge,
+)
+
+#: Candidates around the AV: leaders in (own, left, right) lanes, then followers.
+N_CANDIDATES = 6
+
+
+class NadeAdversary:
+    """Chooses and samples the most critical background maneuver in each step.
+
+    Args:
+        world: the highway world under test.
+        surrogates: models of the AV; their challenges are mixed with ``coefficients``.
+        coefficients: non-negative weights of the surrogates (default: equal), summing to 1.
+        eps: share of the naturalistic distribution in ``q``, in ``(0, 1]``; 1 gives the NDE.
+        min_criticality: control a vehicle only when its summed criticality exceeds this.
+        challenge: rollout settings of the challenge prediction.
+    """
+
+    def __init__(
+        self,
+        world,
+        *,
+        surrogates: Sequence[Surrogate],
+        coefficients: Sequence[float] | torch.Tensor | None = None,
+        eps: float = 0.1,
+        min_criticality: float = 0.0,
+        challenge: ChallengeSettings | None = None,
+    ):
+        check_range("eps", eps, low=0.0, high=1.0, low_open=True)
+        check_range("min_criticality", min_criticality, low=0.0)
+        if len(surrogates) == 0 or not all(isinstance(s, Surrogate) for s in surrogates):
+            raise ConfigError("surrogates", surrogates, "one or more Surrogate models")
+        self.world = world
+        self.params = world.params
+        self.surrogates = list(surrogates)
+        self.eps = float(eps)
+        self.min_criticality = float(min_criticality)
+        self.challenge_settings = challenge or ChallengeSettings()
+        self.set_coefficients(coefficients)
+        self._build_rollout_table()
+
+    def set_coefficients(self, coefficients) -> None:
+        """Replace the surrogates' mixing coefficients (non-negative, summing to 1)."""
+        n = len(self.surrogates)
+        if coefficients is None:
+            coefficients = torch.full((n,), 1.0 / n, dtype=torch.float64)
+        c = torch.as_tensor(coefficients, dtype=torch.float64).flatten()
+        if c.numel() != n or bool((c < -1e-9).any()) or abs(float(c.sum()) - 1.0) > 1e-6:
+            raise ConfigError("coefficients", c.tolist(),
+                              f"{n} non-negative numbers summing to 1")
+        self.coefficients = c.clamp(min=0.0)
+
+    def _build_rollout_table(self) -> None:
+        """Which (candidate, action) pairs are predicted, and how each is set up.
+
+        Rows: the own-lane leader and follower with every grid acceleration, then the
+        four side vehicles cutting into the AV's lane (left ones change right, right
+        ones change left), which hold their speed.
+        """
+        p, device = self.params, self.world.device
+        n_acc = p.n_accels
+        grid = p.accel_grid(device)
+        right, left = n_acc + 1, n_acc
+        zeros = torch.zeros(4, device=device, dtype=grid.dtype)
+        self.row_candidate = torch.cat([
+            torch.zeros(n_acc, dtype=torch.long), torch.full((n_acc,), 3, dtype=torch.long),
+            torch.tensor([1, 2, 4, 5]),
+        ]).to(device)
+        self.row_action = torch.cat([
+            torch.arange(n_acc), torch.arange(n_acc), torch.tensor([right, left, right, left]),
+        ]).to(device)
+        self.row_other_accel = torch.cat([grid, grid, zeros])
+        self.row_ahead = torch.cat([torch.ones(n_acc), torch.zeros(n_acc),
+                                    torch.tensor([1.0, 1.0, 0.0, 0.0])]).to(device).bool()
+        self.row_flat = self.row_candidate * p.n_background_actions + self.row_action
+
+    # ---------------------------------------------------------------- criticality
+    def candidates(self) -> torch.Tensor:
+        """``[B, 6]`` int64 vehicle indices around the AV (leaders, then followers; -1 none)."""
+        nb = self.world.scene().neighbours
+        return torch.cat([nb.leader[:, 0], nb.follower[:, 0]], 1)
+
+    def candidate_probabilities(self, candidates: torch.Tensor) -> torch.Tensor:
+        """``p(u|s)`` of the candidates, ``[B, 6, A]`` (zero rows for missing ones)."""
+        scene, p = self.world.scene(), self.params
+        index = candidates.clamp(min=0)
+        probs = naturalistic_probabilities(
+            scene.idm_accel.gather(1, index), scene.advice.gather(1, index),
+            grid=self.world.grid, noise=p.accel_noise, lane_change_prob=p.lane_change_prob,
+        )
+        # the AV itself (index 0) is not a background vehicle: it is never a candidate
+        return probs * (candidates > 0).unsqueeze(-1)
+
+    def surrogate_challenges(self, av_action: torch.Tensor) -> torch.Tensor:
+        """Each surrogate's predicted challenge, ``[S, B, 6, A]`` float in ``[0, 1]``.
+
+        Args:
+            av_action: ``[B, 1, 2]`` the AV's action in this step.
+        """
+        scene, p = self.world.scene(), self.params
+        batch = av_action.shape[0]
+        k = self.row_candidate
+        lead_or_follow = self.row_ahead.unsqueeze(0)
+        lane = torch.where(k >= 3, k - 3, k)
+        gap = torch.where(lead_or_follow, scene.leader_gap[:, 0, lane],
+                          scene.follower_gap[:, 0, lane])
+        other_speed = torch.where(lead_or_follow, scene.leader_speed[:, 0, lane],
+                                  scene.follower_speed[:, 0, lane])
+        av_speed = self.world.state.speed[:, :1]
+        candidates = self.candidates().gather(1, k.unsqueeze(0).expand(batch, -1))
+        # after the maneuver: the vehicle's own IDM acceleration, within the grid
+        other_after = scene.idm_accel.gather(1, candidates.clamp(min=0)).clamp(
+            p.accel_min, p.accel_max)
+        av_accel = av_action[:, 0, :1].to(gap.dtype).clamp(p.av_accel_low, p.av_accel_high)
+        rows = self.row_flat.numel()
+        out = []
+        for surrogate in self.surrogates:
+            challenge = maneuver_challenge(
+                gap=gap, av_speed=av_speed.expand(-1, rows), other_speed=other_speed,
+                other_ahead=self.row_ahead.expand(batch, -1),
+                other_accel=self.row_other_accel.expand(batch, -1), other_accel_after=other_after,
+                av_accel=av_accel.expand(-1, rows), surrogate=surrogate,
+                settings=self.challenge_settings, params=p,
+            )
+            table = torch.zeros(batch, N_CANDIDATES * p.n_background_actions,
+                                dtype=gap.dtype, device=gap.device)
+            table[:, self.row_flat] = challenge
+            out.append(table.view(batch, N_CANDIDATES, p.n_background_actions))
+        return torch.stack(out)
+
+    # ---------------------------------------------------------------- sampling
+    def modify(self, background_action: torch.Tensor, av_action: torch.Tensor, *,
+               generator: torch.Generator):
+        """Replace the most critical vehicle's naturalistic draw by a draw from ``q``.
+
+        Args:
+            background_action: ``[B, N]`` int64 naturalistic draws for this step.
+            av_action: ``[B, 1, 2]`` the AV's action for this step.
+            generator: the adversary's random stream.
+
+        Returns:
+            ``(actions [B, N] int64, log_ratio [B] float64 = log p/q of the drawn
+            maneuver (0 where nothing was controlled), controlled [B] bool,
+            surrogate_criticality [B, S] float64 = each surrogate's summed criticality of
+            the controlled vehicle (for re-fitting the mix))``.
+        """
+        candidates = self.candidates()
+        p_cand = self.candidate_probabilities(candidates).to(torch.float64)
+        challenges = self.surrogate_challenges(av_action).to(torch.float64)
+        mixed = (self.coefficients.view(-1, 1, 1, 1) * challenges).sum(0)
+        criticality = p_cand * mixed
+        total = criticality.sum(-1)
+        best_total, best = total.max(1)
+        controlled = best_total > max(self.min_criticality, 0.0)
+        pick = best.view(-1, 1, 1).expand(-1, 1, p_cand.shape[-1])
+        p_best = p_cand.gather(1, pick).squeeze(1)
+        crit_best = criticality.gather(1, pick).squeeze(1)
+        q = (1.0 - self.eps) * crit_best / best_total.clamp(min=1e-300).unsqueeze(-1) \
+            + self.eps * p_best
+        cdf = q.cumsum(-1)
+        u = torch.rand(q.shape[0], 1, generator=generator, device=q.device, dtype=q.dtype)
+        drawn = torch.searchsorted(cdf, u * cdf[:, -1:], right=True).clamp(max=q.shape[-1] - 1)
+        log_ratio = (p_best.gather(1, drawn).log() - q.gather(1, drawn).log()).squeeze(1)
+        log_ratio = torch.where(controlled, log_ratio, torch.zeros_like(log_ratio))
+        vehicle = candidates.gather(1, best.unsqueeze(1)) - 1
+        envs = controlled.nonzero().squeeze(1)
+        actions = background_action.clone()
+        actions[envs, vehicle[envs, 0]] = drawn[envs, 0]
+        per_surrogate = (p_cand.unsqueeze(0) * challenges).sum(-1).gather(
+            2, best.view(1, -1, 1).expand(challenges.shape[0], -1, 1)).squeeze(-1).T
+        return actions, log_ratio, controlled, per_surrogate

@@ -1,0 +1,77 @@
+import math
+
+import torch
+
+from sandbox.worlds.traffic import HighwayParams, HighwayWorld, NaturalisticPolicy
+from sandbox.worlds.traffic.drivers import naturalistic_probabilities, sample_naturalistic
+from sandbox.worlds.traffic.observation import feature
+
+PARAMS = HighwayParams(n_background=14, road_length=500.0, av_start=100.0, av_end=300.0)
+GRID = PARAMS.accel_grid()
+
+
+def test_grid_probabilities_are_the_normalised_gaussian_density():
+    a = torch.tensor([-6.0, -1.13, 0.0, 0.5, 3.0])
+    probs = naturalistic_probabilities(a, torch.zeros(5, dtype=torch.long), grid=GRID,
+                                       noise=0.3, lane_change_prob=0.01)
+    density = torch.exp(-0.5 * ((GRID - a.unsqueeze(-1)) / 0.3) ** 2)
+    expected = density / density.sum(-1, keepdim=True)
+    assert torch.allclose(probs[:, :31], expected, atol=1e-6)
+    assert (probs[:, 31:] == 0).all()
+    assert torch.allclose(probs.sum(-1), torch.ones(5))
+
+
+def test_advised_change_takes_its_probability_from_the_accelerations():
+    a = torch.zeros(3)
+    advice = torch.tensor([1, -1, 0])
+    probs = naturalistic_probabilities(a, advice, grid=GRID, noise=0.3, lane_change_prob=0.01)
+    assert probs[0, 31] == probs[1, 32] == torch.tensor(0.01)
+    assert probs[0, 32] == probs[1, 31] == probs[2, 31] == 0
+    assert torch.allclose(probs[0, :31], 0.99 * probs[2, :31])
+    assert torch.allclose(probs.sum(-1), torch.ones(3))
+
+
+def test_sampler_draws_from_the_stated_probabilities():
+    n = 40_000
+    a = torch.tensor([0.13, -2.9, 1.95]).repeat_interleave(n)
+    advice = torch.tensor([1, 0, -1]).repeat_interleave(n)
+    g = torch.Generator().manual_seed(0)
+    actions = sample_naturalistic(a, advice, grid=GRID, noise=0.3, lane_change_prob=0.05,
+                                  generator=g).view(3, n)
+    probs = naturalistic_probabilities(a.view(3, n)[:, 0], advice.view(3, n)[:, 0],
+                                       grid=GRID, noise=0.3, lane_change_prob=0.05)
+    freq = torch.stack([torch.bincount(row, minlength=33) for row in actions]).float() / n
+    std = torch.sqrt(probs * (1 - probs) / n)
+    assert ((freq - probs).abs() <= 5 * std + 1e-6).all()
+    assert (freq[probs == 0] == 0).all()
+
+
+def test_world_and_policy_agree_on_p_and_deterministic_is_the_mode():
+    world = HighwayWorld(PARAMS, num_envs=4, seed=3)
+    obs = world.reset()
+    policy = NaturalisticPolicy(world)
+    p_world = world.naturalistic_probabilities()
+    mask = world.action_masks()["background"]
+    assert p_world.shape == (4, 14, 33)
+    assert torch.allclose(p_world, policy.probabilities(obs["background"]))
+    assert (p_world[~mask] == 0).all()
+    assert torch.equal(policy.act(obs["background"], deterministic=True), p_world.argmax(-1))
+    # the mode is the grid point nearest to the IDM acceleration (no change advised here)
+    idm = obs["background"][..., feature("idm_accel")].clamp(-4, 2)
+    nearest = ((idm + 4) / 0.2).round().long()
+    calm = obs["background"][..., feature("mobil_advice")] == 0
+    assert torch.equal(p_world.argmax(-1)[calm], nearest[calm])
+
+
+def test_policy_samples_are_valid_and_seeded():
+    world = HighwayWorld(PARAMS, num_envs=8, seed=1)
+    obs = world.reset()
+    first, second = NaturalisticPolicy(world), NaturalisticPolicy(world)
+    first.reset(11)
+    second.reset(11)
+    a, b = first.act(obs["background"]), second.act(obs["background"])
+    assert torch.equal(a, b)
+    mask = world.action_masks()["background"]
+    assert mask.gather(-1, a.unsqueeze(-1)).all()
+    logp = torch.log(world.naturalistic_probabilities().gather(-1, a.unsqueeze(-1)))
+    assert torch.isfinite(logp).all() and not math.isnan(float(logp.sum()))
