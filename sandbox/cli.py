@@ -71,9 +71,10 @@ def cmd_batch(args) -> int:
     ``2 + n`` when n runs are recorded as failed (at most 125: 125 means 123 or more),
     130 when interrupted (the finished runs are kept; the same command resumes).
     """
+    from rich import box
+
     from sandbox.batch.runner import BatchOptions, check_backend, run_batch
-    from sandbox.batch.store import check_version, prepare_folder
-    from sandbox.scenario import load_scenario, plan_runs, validate_scenario
+    from sandbox.batch.studies import load_studies, open_folder
 
     options = BatchOptions(backend=args.backend, workers=args.workers, address=args.address,
                            chunk_size=args.chunk_size, retry_failed=args.retry_failed)
@@ -82,50 +83,44 @@ def cmd_batch(args) -> int:
 
         warm_up()  # the workers' fork server imports the library while this process checks
     out = Path(args.out)
-    studies = []
-    for path in args.scenarios:  # check everything before writing anything
-        spec = load_scenario(path)
-        validate_scenario(spec)
-        check_version(out, name=spec.name, scenario_hash=spec.content_hash(),
-                      force_new=args.force_new)
-        studies.append((spec, plan_runs(spec)))
+    studies = load_studies(args.scenarios, out, force_new=args.force_new)
     check_backend(options)
-    for spec, _ in studies:
-        prepare_folder(out, scenario_hash=spec.content_hash(),
-                       spec_json=spec.model_dump(mode="json"), force_new=args.force_new)
-    console, rows = _console(), []
+    open_folder(studies, out, force_new=args.force_new)
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("failed {task.fields[failed]}  {task.fields[rate]}  "
                           "ETA {task.fields[eta]}"))
+    table = Table(title=f"batch into {out} ({options.backend})", title_justify="left",
+                  box=box.SIMPLE_HEAD, show_edge=False)
+    table.add_column("scenario", no_wrap=True)
+    for name in ("runs", "before", "ran", "failed", "runs/s", "time"):
+        table.add_column(name, justify="right")
+    failed = retried = 0
     try:
         with Progress(*columns, console=_console(stderr=True)) as bar:
-            for spec, plans in studies:
-                task = bar.add_task(spec.name, total=len(plans), failed=0, rate="", eta="?")
+            for study in studies:
+                task = bar.add_task(study.spec.name, total=len(study.plans), failed=0,
+                                    rate="", eta="?")
 
                 def update(p, task=task):
                     eta = f"{p.remaining / p.rate:.0f} s" if p.rate > 0 else "?"
                     bar.update(task, completed=p.skipped + p.done, failed=p.failed_total,
                                rate=f"{p.rate:.1f} runs/s", eta=eta)
 
-                rows.append((spec.name, run_batch(plans, out, options=options,
-                                                  on_progress=update)))
+                c = run_batch(study.plans, out, options=options, on_progress=update)
+                failed, retried = failed + c.failed_total, retried + c.retried
+                table.add_row(escape(study.spec.name), str(c.total), str(c.skipped),
+                              str(c.done), str(c.failed_total), f"{c.rate:.1f}",
+                              f"{c.elapsed_s:.1f} s")
     except KeyboardInterrupt:
         print(f"interrupted: the finished runs are saved in {out}; run the same command "
               "again to finish the rest", file=sys.stderr)
         return 130
-    table = Table(title=f"batch into {out} ({options.backend})", title_justify="left")
-    table.add_column("scenario", no_wrap=True)
-    for name in ("runs", "done before", "ran", "failed", "retried", "runs/s", "seconds"):
-        table.add_column(name, justify="right")
-    for name, c in rows:
-        table.add_row(escape(name), str(c.total), str(c.skipped), str(c.done),
-                      str(c.failed_total), str(c.retried), f"{c.rate:.1f}", f"{c.elapsed_s:.1f}")
-    console.print(table)
-    failed = sum(c.failed_total for _, c in rows)
+    _console().print(table)
+    if retried:
+        print(f"{retried} run(s) were retried after their worker process died")
     if failed:
-        console.print(f"{failed} run(s) failed; their errors: sandbox results {out} --sql "
-                      "\"SELECT scenario, variant, seed, error FROM runs WHERE status = "
-                      "'failed'\"", markup=False)
+        print(f"{failed} run(s) failed; their errors: sandbox results {out} --sql \"SELECT "
+              "scenario, variant, seed, error FROM runs WHERE status = 'failed'\"")
     return min(EXIT_RUNS_FAILED + failed, 125) if failed else 0
 
 

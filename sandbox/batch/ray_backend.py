@@ -5,7 +5,8 @@ machine, ``ray start --address`` on the others; every node needs this package in
 and the results folder mounted at the same path). Without one it starts a private local
 Ray instance for the batch and stops it at the end. The address is checked with a plain
 TCP connection first, so an address that does not answer fails within
-``connect_timeout_s`` seconds, before anything is written.
+``connect_timeout_s`` seconds, before anything is written; an address where something
+else listens fails after ``JOIN_TIMEOUT_S`` more.
 
 Ray's own task retries are off (``max_retries=0``): a task whose worker dies is reported
 lost, and the driver retries its unfinished runs like the local backend's (one run per
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 from collections.abc import Iterator, Sequence
 
 from sandbox.batch.tasks import TaskEvent, run_chunk
@@ -24,6 +26,10 @@ from sandbox.scenario.run import RunPlan
 
 #: Default port of a Ray cluster's head node (GCS), used when an address has no port.
 DEFAULT_RAY_PORT = 6379
+#: Seconds ``ray.init`` may take to join a cluster whose address accepted a connection.
+JOIN_TIMEOUT_S = 60.0
+#: ``ray.init`` options: Ray's own logs only for errors, workers' output not forwarded.
+_QUIET = {"log_to_driver": False, "logging_level": logging.ERROR}
 
 
 def import_ray():
@@ -56,6 +62,37 @@ def check_address(address: str, *, timeout: float) -> None:
                           f"{timeout:g} s (connecting failed: {reason})") from None
 
 
+def join_cluster(address: str, *, connect_timeout_s: float) -> None:
+    """Connect this process to the Ray cluster at ``address`` (``ray.init``).
+
+    Raises:
+        ConfigError: naming ``--address``: nothing answers within ``connect_timeout_s``,
+            or no Ray cluster answers within ``JOIN_TIMEOUT_S`` more (``ray.init`` alone
+            would wait much longer).
+    """
+    ray = import_ray()
+    check_address(address, timeout=connect_timeout_s)
+    timeout = connect_timeout_s + JOIN_TIMEOUT_S
+    outcome: dict = {}
+
+    def join() -> None:
+        try:
+            ray.init(address=address, **_QUIET)
+            outcome["joined"] = True
+        except Exception as exc:  # noqa: BLE001  (reported below, in the driver's thread)
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=join, daemon=True, name="ray-init")
+    thread.start()
+    thread.join(timeout)
+    if "joined" in outcome:
+        return
+    reason = (f"joining failed: {outcome['error']}" if "error" in outcome else
+              "something listens there, but no Ray cluster answered")
+    raise ConfigError("--address", address, f"a Ray cluster that answers within "
+                      f"{timeout:g} s ({reason})")
+
+
 class RayPool:
     """Tasks run as Ray tasks, on a cluster or a local instance started here.
 
@@ -72,13 +109,10 @@ class RayPool:
         self.out = out
         self._started_here = not ray.is_initialized()
         if self._started_here:
-            quiet = {"log_to_driver": False, "logging_level": logging.ERROR,
-                     "configure_logging": True}
             if address:
-                check_address(address, timeout=connect_timeout_s)
-                ray.init(address=address, **quiet)
+                join_cluster(address, connect_timeout_s=connect_timeout_s)
             else:
-                ray.init(num_cpus=workers, include_dashboard=False, **quiet)
+                ray.init(num_cpus=workers, include_dashboard=False, **_QUIET)
         self._task = ray.remote(num_cpus=1, max_retries=0)(run_chunk)
         self._refs: dict = {}
 

@@ -38,9 +38,9 @@ def run_plans(plans: Sequence[RunPlan], out: str | Path,
               report: Callable[[str, str], None] | None = None) -> list[tuple[str, str]]:
     """Execute and store every plan, in order; returns ``(run_id, status)`` pairs.
 
-    A run whose file already exists (written by an earlier attempt of a retried task) is
-    not run again; its recorded status is reported. The ``runs`` folder is fsynced once,
-    at the end, instead of after every file.
+    A run already recorded as ok (by an earlier attempt of a retried task) is not run
+    again; a run recorded as failed is, and its record is replaced. The ``runs`` folder is
+    fsynced once, at the end, instead of after every file.
 
     Args:
         plans: the runs of the task.
@@ -50,7 +50,7 @@ def run_plans(plans: Sequence[RunPlan], out: str | Path,
     statuses = []
     for plan in plans:
         status = run_status(out, plan.run_id)
-        if status is None:
+        if status != "ok":
             result = execute_run(plan)
             write_run(out, result, sync_dir=False)
             status = result.status

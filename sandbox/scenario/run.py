@@ -102,11 +102,21 @@ def resolve_config(
     world_spec = spec.world
     if world_overrides:
         world_spec = world_spec.model_copy(update={"params": world_overrides})
+    return _assemble(spec, policies, seed=seed, world=_resolve_world(world_spec),
+                     sweep_point=sweep_point)
+
+
+def _resolve_world(world_spec) -> dict[str, Any]:
     params = dataclasses.asdict(world_params(world_spec))
+    return {"name": world_spec.name, "params": params,
+            "num_envs": world_spec.num_envs, "device": world_spec.device}
+
+
+def _assemble(spec: ScenarioSpec, policies: dict[str, PolicySpec], *, seed: int,
+              world: dict[str, Any], sweep_point: dict[str, Any] | None) -> dict[str, Any]:
     return {
         "scenario": spec.name,
-        "world": {"name": world_spec.name, "params": params,
-                  "num_envs": world_spec.num_envs, "device": world_spec.device},
+        "world": copy.deepcopy(world),
         "roles": {role: _policy_config(p) for role, p in sorted(policies.items())},
         "evaluation": spec.evaluation.model_dump(exclude={"seeds"}),
         "sweep_point": dict(sweep_point or {}),
@@ -151,11 +161,12 @@ def plan_runs(spec: ScenarioSpec) -> list[RunPlan]:
 def _plan_point(spec: ScenarioSpec, scenario_hash: str, point: dict) -> list[RunPlan]:
     variants = spec.role_variants()
     roles = list(variants)
+    world = _resolve_world(spec.world)  # once per point: resolving parameters is slow
     plans = []
     for combo in itertools.product(*(variants[r] for r in roles)):
         policies = dict(zip(roles, combo))
         for seed in spec.evaluation.seeds:
-            config = resolve_config(spec, policies, seed=seed, sweep_point=point)
+            config = _assemble(spec, policies, seed=seed, world=world, sweep_point=point)
             plans.append(RunPlan(spec.name, scenario_hash, variant_label(spec, policies),
                                  int(seed), config, _hash(config)))
     return plans

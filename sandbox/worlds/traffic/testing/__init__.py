@@ -5,8 +5,11 @@
 - :mod:`.estimators`: ``X_i = crash_i W_i``, mean, 90 % half-width, relative half-width,
   the convergence rule and the tests crude Monte Carlo needs.
 - :mod:`.surrogates`: models of the AV that predict a maneuver's challenge.
+- :class:`AdaptiveMix`: re-fits the mix of several surrogates as tests accumulate.
+- :mod:`.studies`: the set-ups of the unbiasedness and efficiency studies.
 """
 
+from sandbox.worlds.traffic.testing.adaptive import AdaptiveMix
 from sandbox.worlds.traffic.testing.campaign import Campaign, run_campaign
 from sandbox.worlds.traffic.testing.estimators import (
     TARGET_RHW,
@@ -27,7 +30,7 @@ from sandbox.worlds.traffic.testing.surrogates import (
 )
 
 __all__ = [
-    "TARGET_RHW", "Z_90", "Campaign", "ChallengeSettings", "ConstantSpeedSurrogate",
+    "TARGET_RHW", "Z_90", "AdaptiveMix", "Campaign", "ChallengeSettings", "ConstantSpeedSurrogate",
     "Estimate", "IdmSurrogate", "NadeAdversary", "Surrogate", "converged_at",
     "crash_samples", "crude_tests_needed", "estimate", "run_campaign",
     "running_relative_half_width",

@@ -55,6 +55,7 @@ def run_campaign(
     n_tests: int,
     adversary=None,
     seed: int = 0,
+    max_controls: int | None = None,
     on_step: Callable[[dict], None] | None = None,
 ) -> Campaign:
     """Run ``n_tests`` tests of ``av_policy`` in naturalistic traffic, optionally with NADE.
@@ -67,10 +68,12 @@ def run_campaign(
         adversary: None for the NDE, or an object with
             :meth:`~sandbox.worlds.traffic.testing.nade.NadeAdversary.modify`.
         seed: seeds the world, the naturalistic drivers, the AV policy and the adversary.
-        on_step: called after every step with ``{"done_tests": int, "step": int}`` (and,
-            with an adversary, ``"controlled"``, ``"log_ratio"``, ``"surrogate_criticality"``
-            tensors and ``"env_crash"`` of the step's finished tests) for progress bars and
-            adaptive re-fitting.
+        max_controls: at most this many controlled steps per test (None: no limit);
+            bounds each weight by ``(1 / eps) ** max_controls``.
+        on_step: called after every step with ``{"done_tests": int, "step": int, "done":
+            [B] bool}`` (with an adversary also ``"controlled"`` [B], ``"log_ratio"`` [B],
+            ``"surrogate_challenge"`` [B, S] of the drawn maneuver, and, when tests ended,
+            ``"env_crash"`` [B]) for progress bars and adaptive re-fitting.
 
     Returns:
         The :class:`Campaign` (exactly ``n_tests`` tests).
@@ -94,11 +97,12 @@ def run_campaign(
         bg_action = background.act(obs["background"])
         info: dict = {}
         if adversary is not None:
-            bg_action, log_ratio, ctrl, crit = adversary.modify(bg_action, av_action,
-                                                                generator=generator)
+            allowed = None if max_controls is None else controlled < max_controls
+            bg_action, log_ratio, ctrl, challenge = adversary.modify(
+                bg_action, av_action, generator=generator, allowed=allowed)
             log_weight += log_ratio
             controlled += ctrl
-            info = {"controlled": ctrl, "log_ratio": log_ratio, "surrogate_criticality": crit}
+            info = {"controlled": ctrl, "log_ratio": log_ratio, "surrogate_challenge": challenge}
         result = world.step({"av": av_action, "background": bg_action})
         obs = result.obs
         done = result.done

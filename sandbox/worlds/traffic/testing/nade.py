@@ -44,7 +44,8 @@ class NadeAdversary:
         surrogates: models of the AV; their challenges are mixed with ``coefficients``.
         coefficients: non-negative weights of the surrogates (default: equal), summing to 1.
         eps: share of the naturalistic distribution in ``q``, in ``(0, 1]``; 1 gives the NDE.
-        min_criticality: control a vehicle only when its summed criticality exceeds this.
+        min_criticality: control a vehicle only when its summed criticality exceeds this
+            (steering tests towards crash paths less likely than this wastes them).
         challenge: rollout settings of the challenge prediction.
     """
 
@@ -55,7 +56,7 @@ class NadeAdversary:
         surrogates: Sequence[Surrogate],
         coefficients: Sequence[float] | torch.Tensor | None = None,
         eps: float = 0.1,
-        min_criticality: float = 0.0,
+        min_criticality: float = 1e-6,
         challenge: ChallengeSettings | None = None,
     ):
         check_range("eps", eps, low=0.0, high=1.0, low_open=True)
@@ -140,7 +141,7 @@ class NadeAdversary:
                                   scene.follower_speed[:, 0, lane])
         av_speed = self.world.state.speed[:, :1]
         candidates = self.candidates().gather(1, k.unsqueeze(0).expand(batch, -1))
-        # after the maneuver: the vehicle's own IDM acceleration, within the grid
+        # after the maneuver: the vehicle's current IDM acceleration, within the grid
         other_after = scene.idm_accel.gather(1, candidates.clamp(min=0)).clamp(
             p.accel_min, p.accel_max)
         av_accel = av_action[:, 0, :1].to(gap.dtype).clamp(p.av_accel_low, p.av_accel_high)
@@ -161,43 +162,69 @@ class NadeAdversary:
         return torch.stack(out)
 
     # ---------------------------------------------------------------- sampling
-    def modify(self, background_action: torch.Tensor, av_action: torch.Tensor, *,
-               generator: torch.Generator):
-        """Replace the most critical vehicle's naturalistic draw by a draw from ``q``.
+    def proposal(self, av_action: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The step's most critical vehicle and its distributions ``p`` and ``q``.
 
         Args:
-            background_action: ``[B, N]`` int64 naturalistic draws for this step.
             av_action: ``[B, 1, 2]`` the AV's action for this step.
-            generator: the adversary's random stream.
 
         Returns:
-            ``(actions [B, N] int64, log_ratio [B] float64 = log p/q of the drawn
-            maneuver (0 where nothing was controlled), controlled [B] bool,
-            surrogate_criticality [B, S] float64 = each surrogate's summed criticality of
-            the controlled vehicle (for re-fitting the mix))``.
+            ``vehicle [B]`` (background index of the most critical candidate, -1 if
+            none), ``p`` and ``q`` ``[B, A]`` float64 over its actions, ``criticality
+            [B]`` (its summed criticality), ``critical [B]`` bool (above the threshold)
+            and ``challenges [S, B, A]`` (each surrogate's challenge of its actions).
         """
         candidates = self.candidates()
         p_cand = self.candidate_probabilities(candidates).to(torch.float64)
         challenges = self.surrogate_challenges(av_action).to(torch.float64)
         mixed = (self.coefficients.view(-1, 1, 1, 1) * challenges).sum(0)
         criticality = p_cand * mixed
-        total = criticality.sum(-1)
-        best_total, best = total.max(1)
-        controlled = best_total > max(self.min_criticality, 0.0)
+        best_total, best = criticality.sum(-1).max(1)
         pick = best.view(-1, 1, 1).expand(-1, 1, p_cand.shape[-1])
         p_best = p_cand.gather(1, pick).squeeze(1)
         crit_best = criticality.gather(1, pick).squeeze(1)
-        q = (1.0 - self.eps) * crit_best / best_total.clamp(min=1e-300).unsqueeze(-1) \
-            + self.eps * p_best
+        share = crit_best / best_total.clamp(min=1e-300).unsqueeze(-1)
+        q = (1.0 - self.eps) * share + self.eps * p_best
+        n_surrogates = challenges.shape[0]
+        own = challenges.gather(2, pick.unsqueeze(0).expand(n_surrogates, -1, -1, -1))
+        return {
+            "vehicle": candidates.gather(1, best.unsqueeze(1)).squeeze(1) - 1,
+            "p": p_best, "q": q, "criticality": best_total,
+            "critical": best_total > self.min_criticality,
+            "challenges": own.squeeze(2),
+        }
+
+    def modify(self, background_action: torch.Tensor, av_action: torch.Tensor, *,
+               generator: torch.Generator, allowed: torch.Tensor | None = None):
+        """Replace the most critical vehicle's naturalistic draw by a draw from ``q``.
+
+        Args:
+            background_action: ``[B, N]`` int64 naturalistic draws for this step.
+            av_action: ``[B, 1, 2]`` the AV's action for this step.
+            generator: the adversary's random stream.
+            allowed: ``[B]`` bool, environments where control is allowed in this step
+                (default all); any rule that depends only on the past keeps the
+                estimate unbiased.
+
+        Returns:
+            ``(actions [B, N] int64, log_ratio [B] float64 = log p/q of the drawn
+            maneuver (0 where nothing was controlled), controlled [B] bool,
+            surrogate_challenge [B, S] float64 = each surrogate's challenge of the drawn
+            maneuver (for re-fitting the mix))``.
+        """
+        prop = self.proposal(av_action)
+        controlled = prop["critical"]
+        if allowed is not None:
+            controlled = controlled & allowed
+        p, q = prop["p"], prop["q"]
         cdf = q.cumsum(-1)
         u = torch.rand(q.shape[0], 1, generator=generator, device=q.device, dtype=q.dtype)
         drawn = torch.searchsorted(cdf, u * cdf[:, -1:], right=True).clamp(max=q.shape[-1] - 1)
-        log_ratio = (p_best.gather(1, drawn).log() - q.gather(1, drawn).log()).squeeze(1)
+        log_ratio = (p.gather(1, drawn).log() - q.gather(1, drawn).log()).squeeze(1)
         log_ratio = torch.where(controlled, log_ratio, torch.zeros_like(log_ratio))
-        vehicle = candidates.gather(1, best.unsqueeze(1)) - 1
         envs = controlled.nonzero().squeeze(1)
         actions = background_action.clone()
-        actions[envs, vehicle[envs, 0]] = drawn[envs, 0]
-        per_surrogate = (p_cand.unsqueeze(0) * challenges).sum(-1).gather(
-            2, best.view(1, -1, 1).expand(challenges.shape[0], -1, 1)).squeeze(-1).T
-        return actions, log_ratio, controlled, per_surrogate
+        actions[envs, prop["vehicle"][envs]] = drawn[envs, 0]
+        drawn_challenge = prop["challenges"].gather(
+            2, drawn.unsqueeze(0).expand(prop["challenges"].shape[0], -1, -1)).squeeze(-1).T
+        return actions, log_ratio, controlled, drawn_challenge

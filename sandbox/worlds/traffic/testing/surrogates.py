@@ -2,27 +2,27 @@
 
 NADE scores a background maneuver by its *challenge*: would the AV crash if the
 background vehicle did this? The AV is unknown to the test designer, so a surrogate
-model of it answers instead. Here the challenge of a maneuver is the outcome of a short
-deterministic rollout of the pair (AV, background vehicle):
+model of it answers instead. Here the challenge comes from a short deterministic
+rollout of the pair (AV, background vehicle):
 
 - the background vehicle performs the maneuver for ``maneuver_duration`` (one decision
-  step by default; a vehicle cutting in holds its speed meanwhile), then, for
-  ``follow_up_steps`` more decision steps, its current IDM acceleration (its
-  naturalistic mean) plus a *follow-up* deviation towards the AV, then its IDM
-  acceleration again;
-- a maneuver assumed to persist over many steps predicts crashes whose probability is a
-  product of many small ones, and steering tests towards them wastes them (their weights
-  are negligible); the follow-up instead grades the maneuver by the most likely path
-  to a crash that starts with it;
+  step; a vehicle cutting in holds its speed meanwhile), then for ``follow_up_steps``
+  decision steps drives its current IDM acceleration (its naturalistic mean) plus a
+  *follow-up* deviation towards the AV, then its IDM acceleration again;
 - the AV holds the action it has chosen for the current step (known: AV and background
   act at the same time), then follows the surrogate, re-deciding every decision step
   when the background vehicle is ahead of it, holding its acceleration when behind;
 - the AV keeps its lane over the horizon.
 
-The challenge is ``max_d pi(d) * crash(d)`` over the follow-up deviations ``d``, with
-``pi(d) = exp(-k d^2 / (2 noise^2))`` the naturalistic likelihood of keeping the deviation
-for ``k`` steps relative to the mean (1 for ``d = 0``): 1 when the maneuver alone leads
-to a crash, 0 when no follow-up does.
+With ``pi(d) = exp(-k d^2 / 2)`` the naturalistic likelihood of keeping a follow-up
+deviation of ``d`` noise standard deviations for ``k`` steps, the challenge is the
+weighted share of follow-ups that crash, ``sum_d pi(d) crash(d) / sum_d pi(d)``
+(``"mean"``: a quadrature of the crash probability under naturalistic continuation over
+evenly spaced deviations), or ``max_d pi(d) crash(d)`` (``"max"``: the likelihood of the
+most likely crashing follow-up). Both are 1 when every follow-up crashes and 0 when none
+does. A maneuver assumed to persist over many steps would predict
+crashes whose probability is a product of many small ones; steering tests towards them
+wastes the tests (their weights are negligible).
 """
 
 from __future__ import annotations
@@ -106,17 +106,27 @@ class ChallengeSettings:
     acceleration, s (the horizon: a persistent maneuver)."""
     dt: float = 0.2
     """Step of the predicted rollout, s (divides the world's decision step)."""
-    follow_ups: tuple[float, ...] = (0.0, -0.6, -1.2, -1.8)
-    """Deviations from the IDM acceleration towards the AV in the steps after the
-    maneuver, m/s^2 (0: none; negative: braking when ahead, accelerating when behind)."""
-    follow_up_steps: int = 1
+    follow_ups: tuple[float, ...] = (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0)
+    """Deviations from the IDM acceleration in the steps after the maneuver, in standard
+    deviations of the naturalistic noise: negative towards the AV (braking when ahead,
+    accelerating when behind), positive away; evenly spaced and symmetric for
+    ``"mean"``."""
+    follow_up_steps: int = 2
     """Decision steps the follow-up deviation lasts; its likelihood is per step."""
+    aggregate: str = "mean"
+    """How follow-ups combine into the challenge: ``"mean"`` or ``"max"``."""
 
     def __post_init__(self):
         check_range("horizon", self.horizon, low=0.0, low_open=True)
         check_range("dt", self.dt, low=0.0, low_open=True)
         check_range("maneuver_duration", self.maneuver_duration, low=0.0)
         check_range("follow_up_steps", self.follow_up_steps, low=0)
+        if self.aggregate not in ("mean", "max"):
+            raise ConfigError("aggregate", self.aggregate, "'mean' or 'max'")
+        if 0.0 not in self.follow_ups or sorted(self.follow_ups) != sorted(
+                -d for d in self.follow_ups):
+            raise ConfigError("follow_ups", self.follow_ups,
+                              "deviations symmetric about 0, including 0")
 
 
 def maneuver_challenge(
@@ -132,7 +142,7 @@ def maneuver_challenge(
     settings: ChallengeSettings,
     params: HighwayParams,
 ) -> torch.Tensor:
-    """Challenge of a maneuver: the likelihood of the most likely predicted path to a crash.
+    """Challenge of a maneuver from a short rollout of the AV and the other vehicle.
 
     Args:
         gap: ``[...]`` bumper-to-bumper gap between the pair, m.
@@ -140,7 +150,8 @@ def maneuver_challenge(
         other_speed: ``[...]`` the background vehicle's speed, m/s.
         other_ahead: ``[...]`` bool, the background vehicle is in front of the AV.
         other_accel: ``[...]`` its acceleration during the maneuver, m/s^2.
-        other_accel_after: ``[...]`` its IDM acceleration (mean) after the maneuver, m/s^2.
+        other_accel_after: ``[...]`` its IDM acceleration (mean) now, kept after the
+            maneuver, m/s^2.
         av_accel: ``[...]`` the AV's acceleration in the current decision step, m/s^2.
         surrogate: the AV model after the current step.
         settings: horizon, step and follow-up deviations.
@@ -152,10 +163,10 @@ def maneuver_challenge(
     per_decision = params.decision_dt / settings.dt
     if abs(per_decision - round(per_decision)) > 1e-6:
         raise ConfigError("dt", settings.dt, f"a divisor of decision_dt={params.decision_dt}")
-    per_decision = int(round(per_decision))
-    dt = settings.dt
-    follow = torch.tensor(settings.follow_ups, dtype=gap.dtype, device=gap.device)
-    likelihood = torch.exp(-0.5 * settings.follow_up_steps * (follow / params.accel_noise) ** 2)
+    per_decision, dt = int(round(per_decision)), settings.dt
+    sigmas = torch.tensor(settings.follow_ups, dtype=gap.dtype, device=gap.device)
+    likelihood = torch.exp(-0.5 * settings.follow_up_steps * sigmas**2)
+    follow = sigmas * params.accel_noise
     ahead = other_ahead.to(gap.dtype).unsqueeze(-1)
     sign = 2.0 * ahead - 1.0  # the gap grows with (other - AV) displacement when ahead
     gap, av_speed, other_speed = (x.unsqueeze(-1).expand(*x.shape, follow.numel())
@@ -175,4 +186,7 @@ def maneuver_challenge(
         gap = gap + sign * 0.5 * ((new_other + other_speed) - (new_av + av_speed)) * dt
         av_speed, other_speed = new_av, new_other
         min_gap = torch.minimum(min_gap, gap)
-    return ((min_gap < 0).to(gap.dtype) * likelihood).amax(-1)
+    weighted = (min_gap < 0).to(gap.dtype) * likelihood
+    if settings.aggregate == "max":
+        return weighted.amax(-1)
+    return weighted.sum(-1) / likelihood.sum()

@@ -1,0 +1,181 @@
+import math
+
+import pytest
+import torch
+
+from sandbox.core import ConfigError
+from sandbox.worlds.traffic import HighwayParams, HighwayWorld, IdmMobilPolicy
+from sandbox.worlds.traffic.testing import (
+    AdaptiveMix,
+    ChallengeSettings,
+    ConstantSpeedSurrogate,
+    IdmSurrogate,
+    NadeAdversary,
+    converged_at,
+    crude_tests_needed,
+    estimate,
+    run_campaign,
+    running_relative_half_width,
+)
+from sandbox.worlds.traffic.testing.studies import matching_surrogate
+from sandbox.worlds.traffic.testing.surrogates import maneuver_challenge
+
+# a small, crash-prone setting (about 0.2 crashes per test): dense noisy traffic and an
+# AV that follows closely and brakes at most 1 m/s^2
+TINY = HighwayParams(n_background=35, road_length=600.0, av_start=100.0, av_end=400.0,
+                     accel_noise=1.5)
+RECKLESS = {"time_headway": 0.5, "max_decel": 1.0, "lane_changes": False}
+
+
+def test_estimate_matches_the_formulas():
+    x = torch.tensor([0.0, 0.0, 2.0, 0.0, 4.0], dtype=torch.float64)
+    est = estimate(x)
+    std = float(x.std())
+    assert est.mean == pytest.approx(1.2)
+    assert est.half_width == pytest.approx(1.645 * std / math.sqrt(5))
+    assert est.relative_half_width == pytest.approx(est.half_width / 1.2)
+    assert est.crashes == 2
+    assert running_relative_half_width(x)[-1].item() == pytest.approx(est.relative_half_width)
+    assert math.isinf(estimate(torch.zeros(4)).relative_half_width)
+
+
+def test_crude_monte_carlo_needs_about_30_over_mu():
+    for mu in (1e-2, 1e-5, 1e-7):
+        assert crude_tests_needed(mu) == pytest.approx(1.645**2 * (1 - mu) / (0.09 * mu))
+        assert crude_tests_needed(mu) * mu / (1 - mu) == pytest.approx(30.07, rel=1e-3)
+    with pytest.raises(ConfigError, match="mu"):
+        crude_tests_needed(0.0)
+
+
+def test_converged_at_is_the_first_n_after_which_rhw_stays_below_target():
+    x = torch.tensor([1.0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1], dtype=torch.float64)
+    rhw = running_relative_half_width(x)
+    n = converged_at(x, target=0.3)
+    assert n is not None
+    assert (rhw[n - 1:] <= 0.3).all() and rhw[n - 2] > 0.3
+    assert converged_at(torch.tensor([0.0, 0.0, 1.0])) is None
+
+
+def test_nde_weights_are_one_and_tests_are_counted_exactly():
+    world = HighwayWorld(TINY, num_envs=16, seed=0)
+    av = IdmMobilPolicy(world, **RECKLESS)
+    first = run_campaign(world, av, n_tests=50, seed=4)
+    second = run_campaign(world, av, n_tests=50, seed=4)
+    assert first.crash.numel() == 50 and first.method == "nde"
+    assert (first.weight == 1).all() and (first.controlled == 0).all()
+    assert torch.equal(first.crash, second.crash) and torch.equal(first.steps, second.steps)
+    assert first.crash.any(), "the reckless AV crashes in this setting"
+
+
+def test_proposal_mixes_in_eps_times_p_and_eps_one_is_the_nde():
+    world = HighwayWorld(TINY, num_envs=64, seed=1)
+    obs = world.reset()
+    av = IdmMobilPolicy(world, **RECKLESS)
+    action = av.act(obs["av"])
+    adversary = NadeAdversary(world, surrogates=[matching_surrogate(world, RECKLESS)],
+                              eps=0.1)
+    prop = adversary.proposal(action)
+    p, q = prop["p"], prop["q"]
+    live = prop["criticality"] > 0
+    assert live.any()
+    assert torch.allclose(q[live].sum(-1), torch.ones(int(live.sum()), dtype=q.dtype))
+    assert (q[live] >= 0.1 * p[live] - 1e-15).all()
+    assert ((q > 0) | (p == 0)).all(), "q > 0 wherever p > 0"
+    naturalistic = NadeAdversary(world, surrogates=[matching_surrogate(world, RECKLESS)],
+                                 eps=1.0)
+    assert torch.allclose(naturalistic.proposal(action)["q"][live], p[live])
+
+
+@pytest.mark.parametrize("eps", [0.0, -0.1, 1.5, math.nan])
+def test_eps_outside_zero_one_is_refused(eps):
+    world = HighwayWorld(TINY)
+    with pytest.raises(ConfigError, match="eps"):
+        NadeAdversary(world, surrogates=[ConstantSpeedSurrogate()], eps=eps)
+
+
+def test_bad_surrogates_and_coefficients_are_refused():
+    world = HighwayWorld(TINY)
+    with pytest.raises(ConfigError, match="surrogates"):
+        NadeAdversary(world, surrogates=[])
+    with pytest.raises(ConfigError, match="surrogates"):
+        NadeAdversary(world, surrogates=[IdmMobilPolicy])
+    with pytest.raises(ConfigError, match="coefficients"):
+        NadeAdversary(world, surrogates=[ConstantSpeedSurrogate(), IdmSurrogate()],
+                      coefficients=[0.7, 0.7])
+
+
+def test_challenge_of_hard_braking_in_front_of_a_weak_av():
+    params = HighwayParams()
+    one = torch.ones(2)
+    challenge = maneuver_challenge(
+        gap=torch.tensor([8.0, 8.0]), av_speed=30 * one, other_speed=30 * one,
+        other_ahead=torch.tensor([True, True]), other_accel=torch.tensor([-4.0, 2.0]),
+        other_accel_after=torch.zeros(2), av_accel=torch.zeros(2),
+        surrogate=IdmSurrogate(max_decel=1.0), settings=ChallengeSettings(), params=params,
+    )
+    # braking at 4 m/s^2 for a second 8 m ahead of an AV braking at most 1: a crash
+    # whatever follows; accelerating away: none
+    assert challenge[0] > 0.95 and challenge[1] == 0.0
+
+
+def test_nade_agrees_with_crude_monte_carlo_on_a_crash_prone_setting():
+    world = HighwayWorld(TINY, num_envs=128, seed=0)
+    av = IdmMobilPolicy(world, **RECKLESS)
+    nde = run_campaign(world, av, n_tests=512, seed=1).estimate()
+    adversary = NadeAdversary(world, surrogates=[matching_surrogate(world, RECKLESS)])
+    nade = run_campaign(world, av, n_tests=512, adversary=adversary, seed=2, max_controls=2)
+    est = nade.estimate()
+    assert nade.controlled.sum() > 0 and est.crashes > 0
+    se = math.hypot(nde.half_width, est.half_width) / 1.645
+    assert abs(est.mean - nde.mean) < 4 * se
+
+
+def test_one_step_weights_average_to_one_under_q():
+    world = HighwayWorld(TINY, num_envs=64, seed=3)
+    obs = world.reset()
+    av = IdmMobilPolicy(world, **RECKLESS)
+    adversary = NadeAdversary(world, surrogates=[matching_surrogate(world, RECKLESS)])
+    prop = adversary.proposal(av.act(obs["av"]))
+    row = int(prop["criticality"].argmax())
+    p, q = prop["p"][row], prop["q"][row]
+    assert float((q * torch.where(q > 0, p / q, 0.0)).sum()) == pytest.approx(1.0)
+    g = torch.Generator().manual_seed(0)
+    draws = torch.multinomial(q, 20_000, replacement=True, generator=g)
+    ratio = p[draws] / q[draws]
+    assert ratio.max() <= 10.0 + 1e-9  # at most 1 / eps
+    assert float(ratio.mean()) == pytest.approx(1.0, abs=4 * float(ratio.std()) / 141.4)
+
+
+def test_adaptive_mix_labels_rows_with_their_test_outcome_and_refits():
+    world = HighwayWorld(TINY)
+    adversary = NadeAdversary(world, surrogates=[ConstantSpeedSurrogate(), IdmSurrogate()])
+    fits = []
+
+    def fit(features, target):
+        fits.append((features.copy(), target.copy()))
+        return [0.25, 0.75]
+
+    mix = AdaptiveMix(adversary, fit=fit, refit_every=2, min_rows=2)
+    no = torch.tensor([False, False])
+    # env 0 is controlled twice in a test that crashes; env 1 once in a test that does not
+    mix({"done": no, "controlled": torch.tensor([True, True]),
+         "surrogate_challenge": torch.tensor([[1.0, 0.0], [0.0, 0.5]], dtype=torch.float64)})
+    mix({"done": no, "controlled": torch.tensor([True, False]),
+         "surrogate_challenge": torch.tensor([[0.5, 0.5], [9.0, 9.0]], dtype=torch.float64)})
+    mix({"done": torch.tensor([True, True]), "controlled": torch.tensor([False, False]),
+         "surrogate_challenge": torch.zeros(2, 2, dtype=torch.float64),
+         "env_crash": torch.tensor([True, False])})
+    features, target = fits[-1]
+    rows = sorted(zip(map(tuple, features.tolist()), target.tolist()))
+    assert rows == [((0.0, 0.5), 0.0), ((0.5, 0.5), 1.0), ((1.0, 0.0), 1.0)]
+    assert adversary.coefficients.tolist() == [0.25, 0.75]
+    assert mix.history[-1]["rows"] == 3
+
+
+def test_combine_surrogates_recovers_a_known_mix():
+    from sandbox.optimize import combine_surrogates
+
+    g = torch.Generator().manual_seed(0)
+    features = torch.rand(200, 3, generator=g, dtype=torch.float64).numpy()
+    target = features @ [0.2, 0.0, 0.8]
+    assert combine_surrogates(features, target) == pytest.approx([0.2, 0.0, 0.8], abs=1e-5)
