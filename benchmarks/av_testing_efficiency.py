@@ -17,7 +17,7 @@ the adaptive mix better than the best single surrogate.
 
 Usage: python benchmarks/av_testing_efficiency.py [--quick] [--batch 1024]
        [--sections unbiasedness,efficiency,adaptive] [--nde-tests N] [--nade-repeats R]
-       [--tests-per-repeat n] [--efficiency-tests N] [--adaptive-tests N]
+       [--tests-per-repeat n] [--efficiency-tests N] [--adaptive-tests N] [--eps E]
 """
 
 from __future__ import annotations
@@ -62,7 +62,8 @@ def unbiasedness(args) -> dict:
     nde = run_campaign(world, av, n_tests=args.nde_tests, seed=11)
     nde_time = time.perf_counter() - start
     mc = nde.estimate()
-    adversary = NadeAdversary(world, surrogates=[matching_surrogate(world, WEAK_AV)])
+    adversary = NadeAdversary(world, surrogates=[matching_surrogate(world, WEAK_AV)],
+                              eps=args.eps)
     start = time.perf_counter()
     nade = run_campaign(world, av, n_tests=args.nade_repeats * args.tests_per_repeat,
                         adversary=adversary, seed=12, max_controls=WEAK_AV_MAX_CONTROLS)
@@ -73,7 +74,8 @@ def unbiasedness(args) -> dict:
     covered = [abs(estimate(b).mean - mc.mean) <= estimate(b).half_width for b in blocks]
     weight = nade.weight
     return {
-        "av": WEAK_AV, "crude_monte_carlo": summary(mc), "nade": summary(is_est),
+        "av": WEAK_AV, "eps": args.eps, "crude_monte_carlo": summary(mc),
+        "nade": summary(is_est),
         "z": (is_est.mean - mc.mean) / se,
         "mean_weight": float(weight.mean()),
         "mean_weight_half_width_90": 1.645 * float(weight.std()) / math.sqrt(weight.numel()),
@@ -148,6 +150,7 @@ def main():
     parser.add_argument("--efficiency-tests", type=int, default=60_000)
     parser.add_argument("--adaptive-tests", type=int, default=30_000)
     parser.add_argument("--sections", default="unbiasedness,efficiency,adaptive")
+    parser.add_argument("--eps", type=float, default=0.1, help="NADE's eps (unbiasedness)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.quick:

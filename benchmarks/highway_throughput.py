@@ -10,7 +10,7 @@ Peers (reference figures measured on this project's 2-core machine, not run here
 highway-env 1.12.1 highway-v0 about 2,000 vehicle-steps/s; SUMO 1.28 via libsumo
 about 400,000.
 
-Usage: python benchmarks/highway_throughput.py [--quick] [--device cpu|cuda]
+Usage: python benchmarks/highway_throughput.py [--quick] [--device cpu|cuda] [--threads N]
 """
 
 from __future__ import annotations
@@ -64,8 +64,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a few-second smoke run")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: all)")
     args = parser.parse_args()
-    torch.set_num_threads(1 if args.quick else torch.get_num_threads())
+    if args.quick or args.threads:
+        torch.set_num_threads(args.threads or 1)
     if args.quick:
         plan = [(1, 1.0, 5), (64, 1.0, 5)]
         repeats = 1

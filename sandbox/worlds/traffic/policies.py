@@ -28,23 +28,6 @@ def _role_of(world, role: str, expected: str, policy: str):
     return world.roles[role]
 
 
-def sample_categorical(probs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """One draw per row of ``probs`` by inverting the cumulative distribution.
-
-    Args:
-        probs: ``[..., A]`` non-negative rows summing to 1.
-        generator: the random stream.
-
-    Returns:
-        ``[...]`` int64 indices in ``[0, A)``; an index of zero probability is never drawn.
-    """
-    cdf = probs.cumsum(-1)
-    u = torch.rand(probs.shape[:-1], generator=generator, device=probs.device)
-    u = u.unsqueeze(-1) * cdf[..., -1:]
-    index = (cdf <= u).sum(-1)
-    return index.clamp(max=probs.shape[-1] - 1)
-
-
 class NaturalisticPolicy(Policy):
     """Background drivers: stochastic IDM on the acceleration grid plus rare MOBIL changes.
 

@@ -67,7 +67,7 @@ def test_av_settles_at_the_equilibrium_gap_behind_a_steady_leader(decision_dt):
     obs = world.set_layout(position=[0.0, 80.0], lane=[0, 0], speed=[20.0, 25.0])
     av = IdmMobilPolicy(world)
     hold = torch.tensor([[int(round(-params.accel_min / params.accel_step))]])
-    for _ in range(int(150 / decision_dt)):
+    for _ in range(int(120 / decision_dt)):
         obs = world.step({"av": av.act(obs["av"]), "background": hold}).obs
     state = world.state
     gap = (state.position[0, 1] - state.length[0, 1] - state.position[0, 0]).item()
