@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run demo test bench lint clean
+.PHONY: setup run demo test bench lint clean peers
 
 setup: $(STAMP)
 
@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[app,ray,dev]'
+	$(BIN)/pip install --quiet -e '.[app,ray,dev,traffic]'
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -36,6 +36,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
+
+# Peer systems for side-by-side benchmarks, each in its own virtual environment.
+peers:
+	bash benchmarks/peers/setup_foundation.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
