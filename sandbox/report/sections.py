@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from sandbox.report import figures as fig
+from sandbox.report import pareto
 from sandbox.report import sweep_figures as sfig
 from sandbox.report.comparison import (
     PLANE,
@@ -139,6 +140,14 @@ def pictures_section(results: ScenarioResults, plane: Table | None) -> list[dict
         out.append(("plane", "Equality and productivity",
                     fig.plane_figure(plane.records, x=PLANE[0], y=PLANE[1], colors=shades),
                     f"Means with 95 % intervals across runs. Pareto set: {front}."))
+    tradeoff = pareto.tradeoff_points(results)
+    if tradeoff:
+        x, y = pareto.TRADEOFF
+        front = ", ".join(r["policy"] for r in tradeoff if r["pareto"])
+        out.append(("tradeoff", "Deaths and economic loss",
+                    fig.plane_figure(tradeoff, x=x, y=y, colors=shades),
+                    "Means with 95 % intervals across runs (per sweep point when the scenario "
+                    f"sweeps). Pareto set, lower is better in both: {front}."))
     if agents and all({"income", "consumption"} <= set(a) for a in agents.values()):
         out.append(("before_after", "Income before and after tax",
                     fig.before_after_figure(agents),

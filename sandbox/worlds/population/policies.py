@@ -71,7 +71,7 @@ class IsolateWhenSymptomatic(Policy):
 
     def act(self, obs, mask=None, deterministic=False):
         """``[B, M]`` int8 (1 = isolate) from ``obs`` ``[B, M, 7]`` uint8."""
-        return (obs[..., _SYMPTOMATIC] | obs[..., _POSITIVE]).to(torch.int8)
+        return (obs[..., _SYMPTOMATIC] | obs[..., _POSITIVE]).view(torch.int8)
 
 
 class ArchetypeCompliance(Policy):

@@ -23,8 +23,9 @@ Day t: the planner's levers (if it acts) and the residents' choices apply; infec
 pressure by household, workplace or class, and community (``disease.py``); S-E-A/I-R with
 hospital and death, geometric durations, severity by age (Ferguson et al. 2020, Report 9);
 random testing; wages, isolation support and its tax (``economics.py``). Randomness: one
-``[2, B, M]`` uniform tensor per day (``draw_uniforms``), which ``step_with_uniforms``
-accepts from outside for common-random-number comparisons with the Mesa reference.
+``[2, B, M]`` uniform tensor per day (``draw_uniforms``; the testing row is skipped on days
+without testing), which ``step_with_uniforms`` accepts from outside for common-random-number
+comparisons with the Mesa reference.
 
 The population (``synthetic.py``, data in ``data/population/``) is drawn once per world
 from ``population.seed`` and shared by every environment; state tensors are
@@ -133,6 +134,8 @@ class EpidemicEconomy(World):
                                         pop.employed.to(torch.uint8)])
         self._supplied: torch.Tensor | None = None
         self._scratch = Scratch()  # the step's large temporaries, reused across steps
+        self._penalty_by_code = torch.zeros(3 * dz.NUM_STATES, dtype=p.dtype, device=self.device)
+        self._penalty_by_code[3 * dz.SUSCEPTIBLE + 1] = -p.economy.infection_cost
         self._roles = self._make_roles()
         self.planner_weights, self.planner_bias = planner_feature_map(self)
 
@@ -166,17 +169,26 @@ class EpidemicEconomy(World):
 
     # ------------------------------------------------------------- randomness
     def draw_uniforms(self) -> torch.Tensor:
-        """The next day's uniforms ``[2, B, M]`` in the world's dtype, from its generator."""
+        """The next day's uniforms ``[2, B, M]`` in the world's dtype, from its generator.
+
+        (``step`` draws the same, except the testing row on days without testing.)
+        """
         shape = (2, self.num_envs, self.params.num_residents)
         return torch.rand(shape, generator=self.generator, dtype=self.params.dtype,
                           device=self.device)
 
-    def _draw_into_scratch(self) -> torch.Tensor:
-        """The same draw as :meth:`draw_uniforms`, written into a reused buffer."""
+    def _draw_into_scratch(self, *, testing: bool) -> torch.Tensor:
+        """The same draw as :meth:`draw_uniforms`, written into a reused buffer.
+
+        On days when no environment tests (testing rate 0), the testing row is not
+        drawn: it would not be read, and the draw is a large share of a day's work.
+        """
         shape = (2, self.num_envs, self.params.num_residents)
         out = self._scratch.get("uniforms", shape, self.params.dtype, self.device)
-        return torch.rand(shape, generator=self.generator, dtype=self.params.dtype,
-                          device=self.device, out=out)
+        rows = out if testing else out[:1]
+        torch.rand(rows.shape, generator=self.generator, dtype=self.params.dtype,
+                   device=self.device, out=rows)
+        return out
 
     def step_with_uniforms(self, actions: dict[str, torch.Tensor], uniforms: torch.Tensor):
         """``step`` with the day's uniforms given (common random numbers).
@@ -235,30 +247,44 @@ class EpidemicEconomy(World):
         levers = state.levers
         if day % p.planner.decision_interval == 0 and "planner" in actions:
             levers = self._checked_levers(actions["planner"])
-        isolate = actions["workers"]
-        isolate = isolate if isolate.dtype == torch.bool else isolate != 0
-        uniforms = self._supplied if self._supplied is not None else self._draw_into_scratch()
+        isolate = self._isolation_mask(actions["workers"])
         values = self.lever_values(levers)
+        uniforms = self._supplied
+        if uniforms is None:
+            uniforms = self._draw_into_scratch(testing=bool((values[:, 1] > 0).any()))
+        scratch, shape = self._scratch, state.disease.shape
         # int32: the index type of the kernel's table lookups
-        dawn = self._scratch.get("dawn", state.disease.shape, torch.int32, self.device)
-        dawn.copy_(state.disease)
-        p_infect = dz.infection_probability(dawn, isolate, self.tables, scratch=self._scratch)
-        moved = dz.progress(dawn, p_infect, uniforms[0], self.tables, scratch=self._scratch)
+        dawn = scratch.get("dawn", shape, torch.int32, self.device).copy_(state.disease)
+        p_infect = dz.infection_probability(dawn, isolate, self.tables, scratch=scratch)
+        moved = dz.progress(dawn, p_infect, uniforms[0], self.tables, scratch=scratch,
+                            state8=state.disease)
         del p_infect
-        tests, positive = dz.run_tests(dawn, uniforms[1], testing_rate=values[:, 1],
-                                       sensitivity=p.economy.test_sensitivity)
-        at_large = state.disease <= dz.RECOVERED
-        works = (at_large & self.population.employed).logical_and_(~isolate)
-        claims = (state.disease != dz.DEAD).logical_and_(self.population.employed)
-        pay = settle_day(works, claims.logical_and_(~works), wage=self.wage,
-                         stimulus=values[:, 2],
-                         max_tax_rate=p.economy.max_tax_rate, scratch=self._scratch)
-        known = (state.positive_days - 1).clamp_(min=0)
-        known = known.masked_fill_(positive, p.economy.isolation_days)
+        at_large = torch.le(state.disease, dz.RECOVERED,
+                            out=scratch.get("at_large", shape, torch.bool, self.device))
+        tests, positive = dz.run_tests(state.disease, uniforms[1], testing_rate=values[:, 1],
+                                       sensitivity=p.economy.test_sensitivity,
+                                       at_large=at_large)
+        employed = self.population.employed
+        works = torch.logical_and(at_large, employed,
+                                  out=scratch.get("works", shape, torch.bool, self.device))
+        works.logical_and_(torch.logical_not(isolate, out=scratch.get(
+            "going_out", shape, torch.bool, self.device)))
+        claims = torch.ne(state.disease, dz.DEAD,
+                          out=scratch.get("claims_mask", shape, torch.bool, self.device))
+        # alive and employed, but not at work (works is a subset of alive and employed)
+        claims.logical_and_(employed).logical_xor_(works)
+        pay = settle_day(works, claims, wage=self.wage, stimulus=values[:, 2],
+                         max_tax_rate=p.economy.max_tax_rate, scratch=scratch)
+        known = torch.sub(state.positive_days, 1).clamp_(min=0)
+        if positive is not None:  # a new positive restarts the count (max: no branch)
+            torch.maximum(known, positive.view(torch.int8) * p.economy.isolation_days,
+                          out=known)
+        isolating = count_per_env(torch.logical_and(isolate, at_large, out=claims))
         counts = state.counts + moved.change
         row = self._daily_row(counts, moved, pay, values, tests=tests,
-                              positives=count_per_env(positive),
-                              isolating=count_per_env(isolate & at_large))
+                              positives=(count_per_env(positive) if positive is not None
+                                         else torch.zeros_like(tests)),
+                              isolating=isolating)
         series = state.series.clone()
         series[:, day] = row
         new = state.replace(day=state.day + 1, disease=moved.disease, positive_days=known,
@@ -294,10 +320,27 @@ class EpidemicEconomy(World):
         Writes into ``net_income`` (not used afterwards).
         """
         reward = net_income.mul_(1.0 / self.mean_wage)
-        infected_today = torch.nonzero(moved.exposed.view(-1)).squeeze(1)  # few: sparse update
-        penalty = reward.new_full(infected_today.shape, -self.params.economy.infection_cost)
-        reward.view(-1).index_add_(0, infected_today, penalty)
+        if bool(moved.flows[:, 3 * dz.SUSCEPTIBLE + 1].any()):
+            # a table lookup by transition code: dense, but no branch and no nonzero() scan
+            penalty = self._scratch.get("penalty", reward.shape, reward.dtype, self.device)
+            torch.index_select(self._penalty_by_code, 0, moved.index.view(-1),
+                               out=penalty.view(-1))
+            reward.add_(penalty)
         return reward.float()
+
+    @staticmethod
+    def _isolation_mask(isolate: torch.Tensor) -> torch.Tensor:
+        """``[B, M]`` bool (True = isolate) of the workers' actions (nonzero = isolate).
+
+        Byte actions holding only 0 and 1 are read as bool without a copy.
+        """
+        if isolate.dtype == torch.bool:
+            return isolate
+        if isolate.dtype in (torch.int8, torch.uint8) and isolate.is_contiguous():
+            low, high = torch.aminmax(isolate)
+            if int(low) >= 0 and int(high) <= 1:
+                return isolate.view(torch.bool)
+        return isolate != 0
 
     def _observe(self, state: EpidemicState) -> dict[str, torch.Tensor]:
         return {"workers": self._worker_observation(state),
@@ -312,11 +355,18 @@ class EpidemicEconomy(World):
         batch, residents = state.disease.shape
         features = torch.empty(batch, len(WORKER_FEATURES), residents, dtype=torch.uint8,
                                device=self.device)
-        cutoff = self._mandate_cutoffs[state.levers[:, 0]].unsqueeze(-1)
+        # uint8 cutoffs (at most 255): comparing with a wider integer would first widen
+        # every resident's closure rank
+        cutoff = self._mandate_cutoffs[state.levers[:, 0]].to(torch.uint8).unsqueeze(-1)
+
         percent = torch.round(self.lever_values(state.levers)[:, 2] * 100)
         torch.eq(state.disease, dz.SYMPTOMATIC, out=features[:, 0].view(torch.bool))
         torch.gt(state.positive_days, 0, out=features[:, 1].view(torch.bool))
-        torch.lt(self.population.closure_rank, cutoff, out=features[:, 2].view(torch.bool))
+        asked = features[:, 2].view(torch.bool)
+        if batch == 1:
+            torch.lt(self.population.closure_rank, int(cutoff), out=asked[0])
+        else:
+            torch.lt(self.population.closure_rank, cutoff, out=asked)
         features[:, 3] = percent.to(torch.uint8).unsqueeze(-1)
         features[:, 4:] = self._static_obs
         return features.transpose(1, 2)
