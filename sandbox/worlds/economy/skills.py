@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -90,6 +91,29 @@ def foundation_skills(
         return foundation_quantile(ranks / (num_workers + 1)).float()
     if generator is None:
         raise ValueError("foundation_skills needs a generator for the Monte Carlo estimate")
+    # The estimate is a pure function of the stream's state: remember recent ones (an app
+    # or a sweep rebuilds the same economy many times) and leave the stream where a fresh
+    # draw would have left it.
+    key = (num_workers, reps, str(device), generator.get_state().numpy().tobytes())
+    if key in _MC_MEMO:
+        _MC_MEMO.move_to_end(key)
+        skills, after = _MC_MEMO[key]
+        generator.set_state(after)
+        return skills.clone()
+    skills = _foundation_mc(num_workers, generator, device, reps)
+    _MC_MEMO[key] = (skills.clone(), generator.get_state())
+    if len(_MC_MEMO) > _MC_MEMO_SIZE:
+        _MC_MEMO.popitem(last=False)
+    return skills
+
+
+#: Recent Monte Carlo estimates by (N, reps, device, stream state).
+_MC_MEMO: OrderedDict = OrderedDict()
+_MC_MEMO_SIZE = 16
+
+
+def _foundation_mc(num_workers: int, generator: torch.Generator, device, reps: int
+                   ) -> torch.Tensor:
     total = torch.zeros(num_workers, dtype=torch.float64, device=device)
     chunk = max(1, _MC_CHUNK_ELEMENTS // num_workers)
     for start in range(0, reps, chunk):  # loop over repetitions in blocks, not agents

@@ -121,3 +121,23 @@ def test_bad_wage_file_is_a_config_error(tmp_path):
     path.write_text("statistic,quantile,hourly_wage_usd\nmedian,0.5,20\n")
     with pytest.raises(ConfigError):
         sk.load_wage_percentiles(path)
+
+
+def test_remembered_monte_carlo_equals_a_fresh_draw_and_advances_the_stream_alike():
+    sk._MC_MEMO.clear()
+    first = torch.Generator().manual_seed(11)
+    fresh = sk.foundation_skills(50, generator=first)
+    fresh_next = torch.rand(3, generator=first)
+    assert len(sk._MC_MEMO) == 1
+    again = torch.Generator().manual_seed(11)
+    remembered = sk.foundation_skills(50, generator=again)
+    assert torch.equal(remembered, fresh)
+    assert torch.equal(torch.rand(3, generator=again), fresh_next)
+    remembered[0] = -1.0  # callers own their copy
+    assert torch.equal(sk.foundation_skills(50, generator=torch.Generator().manual_seed(11)),
+                       fresh)
+    other = sk.foundation_skills(50, generator=torch.Generator().manual_seed(12))
+    assert not torch.equal(other, fresh)
+    sk._MC_MEMO.clear()
+    uncached = sk.foundation_skills(50, generator=torch.Generator().manual_seed(11))
+    assert torch.equal(uncached, fresh)
