@@ -2,7 +2,9 @@
 
 Importing this package registers its entries by name (``sandbox.core.registry``):
 
-- world ``onestep_economy`` (:class:`~sandbox.worlds.economy.onestep.OneStepEconomy`).
+- world ``onestep_economy`` (:class:`~sandbox.worlds.economy.onestep.OneStepEconomy`);
+- world ``gather_trade_build`` (:class:`~sandbox.worlds.economy.gtb.world.GatherTradeBuild`,
+  the subpackage ``gtb``).
 
 Modules: ``tax_schedule`` (bracket schedules), ``utility`` (worker utility), ``labor``
 (settling a period), ``social`` (metrics and planner objectives), ``skills`` (worker
@@ -14,6 +16,7 @@ model, imported on demand: not needed to run the world).
 # that drive it.
 from sandbox.worlds.economy import (  # noqa: F401
     best_response,
+    gtb,
     onestep,
     optimum,
     planners,
