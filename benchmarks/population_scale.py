@@ -97,7 +97,7 @@ def measure_mesa(residents: int, days: int) -> dict:
     generator = torch.Generator().manual_seed(0)
     times, cpu = [], []
     for day in range(days + 1):
-        uniforms = torch.rand(2, residents, generator=generator, dtype=torch.float64).tolist()
+        uniforms = torch.rand(5, residents, generator=generator, dtype=torch.float64).tolist()
         start, start_cpu = time.perf_counter(), time.process_time()
         model.step(uniforms=uniforms, planner_action=(1, 1, 1) if day == 0 else None)
         times.append(time.perf_counter() - start)

@@ -7,8 +7,9 @@ Importing this package registers, by name (``sandbox.core.registry``):
   and planner policies ``no_mandate``, ``threshold_mandate`` (``policies.py``).
 
 Modules: ``data`` (tables from ``data/population/``), ``params``, ``synthetic`` (the
-synthetic city), ``groups`` (batched group sums, counts, scratch buffers), ``disease``
-(pressure, progression, testing), ``economics`` (a day's pay),
+synthetic city), ``groups`` (group indices and listings, counts), ``sampling`` (sparse
+Bernoulli draws), ``contacts`` (infection pressure per group, exposures, testing),
+``disease`` (states, tables, a day's progression), ``economics`` (a day's pay),
 ``metrics`` (state, series, metrics), ``world``, ``policies``, and ``reference`` (the
 per-resident Mesa model, imported on demand).
 """

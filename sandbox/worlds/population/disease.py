@@ -8,30 +8,33 @@ Force of infection on resident i in environment b (rates per day)::
 
     lambda_i = w_h[h(i)] * sum_{j in h(i)} x_j                          household
              + present_i * w_p[p(i)] * sum_{j in p(i)} present_j x_j    workplace / class
-             + out_i * w_c[c(i)] * sum_{j in c(i)} out_j x_j            community
-
-computed as ``(place_i + (1 - f) comm_i) present_i + household_i + f comm_i``, using
-``out = f + (1 - f) present`` (f = ``isolated_contact``), so that ``out`` is never built.
+             + w_c[c(i)] * out_i * sum_{j in c(i)} out_j x_j            community
 
 with ``x_j`` the infectiousness of j's state (A: relative, P and I: 1, else 0), ``present`` 1
 unless isolating, ``out`` 1 or ``isolated_contact`` when isolating, group weights
-``rate / (members - 1)`` (households, places) and ``rate / members`` (community). Each
-sum is one ``index_add`` over residents, so a day costs O(M), not O(contacts). A
-susceptible is exposed with probability ``1 - exp(-lambda_i)``.
+``rate / (members - 1)`` (households, places) and ``rate / members`` (community). The
+group sums are one ``index_add_`` over the infectious residents only
+(``contacts.group_hazard``). A susceptible is exposed with probability ``1 - exp(-lambda_i)``,
+drawn as three independent channels (home, place, community: ``contacts.py``), each only
+over the groups with an infectious member, so a day costs O(M) byte passes and O(active)
+draws, not O(contacts).
 
-Every random choice of a resident-day reads one uniform ``u``, compared with two
+Every other random choice of a resident-day reads one uniform ``u``, compared with two
 thresholds of its state (and age): it *leaves* its state if ``u < leave`` and takes the
-state's *branch* if also ``u < branch`` (``branch <= leave``). A susceptible is exposed if
-``u < p_infect``; an exposed resident leaves E if ``u < sigma`` and becomes
-presymptomatic (branch) if ``u < sigma * p_symptomatic(age)``, else asymptomatic; likewise
-P (``pi``: onset), A (``gamma``: recovery), I (``gamma``; branch hospital,
-``gamma * p_hospital(age)``) and H (``eta``; branch death, ``eta * p_dies(age)``).
-Durations are therefore geometric with means ``latent_days``, ``presymptomatic_days``,
-``infectious_days`` and ``hospital_days``. The outcome is a *transition code*
-``3 * state + leave + branch``; one table lookup gives the next state, and one
-``bincount`` of the codes gives the day's flows. Testing reads a second uniform. Both
-arrive as one ``[2, B, M]`` tensor per day, so a reference model given the same numbers
-follows the same trajectory.
+state's *branch* if also ``u < branch`` (``branch <= leave``). An exposed resident leaves
+E if ``u < sigma`` and becomes presymptomatic (branch) if ``u < sigma * p_symptomatic(age)``,
+else asymptomatic; likewise P (``pi``: onset), A (``gamma``: recovery), I (``gamma``;
+branch hospital, ``gamma * p_hospital(age)``) and H (``eta``; branch death,
+``eta * p_dies(age)``). Durations are therefore geometric with means ``latent_days``,
+``presymptomatic_days``, ``infectious_days`` and ``hospital_days``. The outcome is a
+*transition code* ``3 * state + leave + branch``; one table lookup gives the next state,
+and one ``bincount`` of the codes (with the exposures, code 1) gives the day's flows. Only
+residents in E, A, P, I or H draw a transition uniform.
+
+Dense form of the randomness (common random numbers with the Mesa reference): a day's
+``[5, B, M]`` uniforms, row 0 for transitions and rows 1-4 for the home, place, community
+and testing channels; :func:`advance_day` reads the same outcomes from them when given
+(``contacts.read_hits``), and otherwise draws them sparsely with the same distribution.
 """
 
 from __future__ import annotations
@@ -40,13 +43,9 @@ from dataclasses import dataclass
 
 import torch
 
+from sandbox.worlds.population import contacts
 from sandbox.worlds.population.data import load_age_table
-from sandbox.worlds.population.groups import (
-    GroupIndex,
-    Scratch,
-    count_per_env,
-    scratch_or_new,
-)
+from sandbox.worlds.population.groups import GroupIndex, Listing, flat_indices
 from sandbox.worlds.population.params import EpidemicEconomyParams
 from sandbox.worlds.population.synthetic import SCHOOL, WORK, Population
 
@@ -113,6 +112,10 @@ class DiseaseTables:
         branch: ``[8 * 9]`` threshold of the branch of each (state, age).
         next_state: ``[8 * 3]`` int8 next state of each transition code.
         flows: ``[8 * 3, 8]`` int64 change of the state counts per transition code.
+        contacts: every household, place and community of every environment in one
+            numbering (``contacts.ContactGroups``), with their members listed group by
+            group.
+        active_bits: uint8 scalar, bit s set for the states that draw a transition.
     """
 
     households: GroupIndex
@@ -128,6 +131,8 @@ class DiseaseTables:
     branch: torch.Tensor
     next_state: torch.Tensor
     flows: torch.Tensor
+    contacts: contacts.ContactGroups
+    active_bits: torch.Tensor
 
 
 #: Next state of each state when it leaves (code 3s + 1) and when it branches (3s + 2).
@@ -188,174 +193,148 @@ def build_tables(
     rate_by_kind[WORK], rate_by_kind[SCHOOL] = d.workplace_rate, d.school_rate
     leave, branch = _state_age_tables(params, dtype)
     next_state, flows = transition_tables()
+    indices = (GroupIndex.build(pop.household, pop.num_households, num_envs),
+               GroupIndex.build(pop.place, pop.num_places + 1, num_envs),
+               GroupIndex.build(pop.community, pop.num_communities, num_envs))
+    weights = (per_contact(d.household_rate, pop.household_size),
+               per_contact(rate_by_kind[pop.place_kind.long()], pop.place_size),
+               d.community_rate / pop.community_size.to(dtype))
+    listings = [Listing.build(pop.household, pop.num_households),
+                Listing.build(pop.place, pop.num_places + 1),
+                Listing.build(pop.community, pop.num_communities)]
+    members, residents = torch.cat([listing.members for listing in listings]), pop.num_residents
+    listings = [Listing(members=members[k * residents:(k + 1) * residents],
+                        first=listing.first + k * residents, size=listing.size)
+                for k, listing in enumerate(listings)]
     return DiseaseTables(
-        households=GroupIndex.build(pop.household, pop.num_households, num_envs),
-        places=GroupIndex.build(pop.place, pop.num_places + 1, num_envs),
-        communities=GroupIndex.build(pop.community, pop.num_communities, num_envs),
+        households=indices[0], places=indices[1], communities=indices[2],
         infectiousness=infectiousness,
-        household_weight=per_contact(d.household_rate, pop.household_size),
-        place_weight=per_contact(rate_by_kind[pop.place_kind.long()], pop.place_size),
-        community_weight=d.community_rate / pop.community_size.to(dtype),
+        household_weight=weights[0], place_weight=weights[1], community_weight=weights[2],
         isolated_contact=d.isolated_contact,
         age=pop.age_group.to(torch.int32),
         leave=leave.to(device), branch=branch.to(device),
         next_state=next_state.to(device), flows=flows.to(device),
+        contacts=contacts.ContactGroups.build(indices, weights, listings, members,
+                                              num_envs=num_envs),
+        active_bits=torch.tensor(_ACTIVE_BITS, dtype=torch.uint8, device=device),
     )
 
 
-def infection_probability(
-    state: torch.Tensor, isolate: torch.Tensor, tables: DiseaseTables, *,
-    scratch: Scratch | None = None,
-) -> torch.Tensor:
-    """Probability that each resident is exposed today (meaningful for susceptibles).
+#: Bit ``s`` set for the states that draw a transition each day (E, A, P, I and H).
+_ACTIVE_BITS = sum(1 << s for s in (EXPOSED, ASYMPTOMATIC, PRESYMPTOMATIC, SYMPTOMATIC,
+                                    HOSPITALISED))
 
-    Args:
-        state: ``[B, M]`` int32 disease states.
-        isolate: ``[B, M]`` bool, the resident isolates today.
-        tables: kernel constants (with the groupings).
-        scratch: reusable buffers for the temporaries (the result lives in one of them).
 
-    Returns:
-        ``[B, M]`` probabilities ``1 - exp(-lambda)`` in the tables' dtype.
+def active_residents(state: torch.Tensor, bits: torch.Tensor | None = None) -> torch.Tensor:
+    """``[K]`` int64 flat indices (ascending) of residents in E, A, P, I or H.
+
+    Computed as ``(bits >> state) & 1`` over bytes: byte shifts are vectorised where
+    comparisons producing bool are not (several times faster on the CPU). ``bits``: the
+    uint8 scalar tensor of :data:`_ACTIVE_BITS` on the state's device, if the caller has it.
     """
-    shape, dtype = state.shape, tables.infectiousness.dtype
-
-    def buffer(name: str) -> torch.Tensor:
-        return scratch_or_new(scratch, name, shape, dtype, state.device)
-
-    homes, places, communities = tables.households, tables.places, tables.communities
-    f = tables.isolated_contact
-    x = buffer("infectiousness")
-    torch.index_select(tables.infectiousness, 0, state.reshape(-1), out=x.view(-1))
-    # 1 unless isolating; multiplying by it is several times faster than masked_fill_
-    present = buffer("present")
-    present.copy_(torch.logical_not(isolate, out=scratch_or_new(
-        scratch, "going_out", shape, torch.bool, state.device)))
-    household = homes.sum(x).mul_(tables.household_weight)
-    everyone = communities.sum(x)
-    x.mul_(present)  # from here on: the infectiousness of residents who go out
-    community = everyone.mul_(f).add_(communities.sum(x), alpha=1.0 - f)
-    community.mul_(tables.community_weight)
-    lam = places.spread(places.sum(x).mul_(tables.place_weight), out=buffer("pressure"))
-    per_resident = communities.spread(community, out=buffer("community"))
-    lam.add_(per_resident, alpha=1.0 - f).mul_(present)
-    lam.add_(homes.spread(household, out=x))  # x is no longer needed
-    lam.add_(per_resident, alpha=f)
-    # expm1, not 1 - exp: in float32, 1 - exp(-lam) keeps only about 1e-7 absolute
-    # precision, a bias of 0.1% and more at the small daily probabilities of an early epidemic
-    return lam.neg_().expm1_().neg_()
+    if bits is None:
+        bits = torch.tensor(_ACTIVE_BITS, dtype=torch.uint8, device=state.device)
+    mask = torch.bitwise_right_shift(bits, state.reshape(-1).view(torch.uint8)).bitwise_and_(1)
+    return flat_indices(mask.view(torch.bool))
 
 
 @dataclass
-class Progression:
-    """One day's disease transitions.
+class DiseaseDay:
+    """One day of the disease, batched over B environments of M residents.
 
     Attributes:
         disease: ``[B, M]`` int8 states after the day.
-        code: ``[B, M]`` int8 transition codes ``3 * state + leave + branch``.
-        index: ``[B, M]`` int32 the same codes, as an index for table lookups (``code``
-            and ``index`` may live in scratch buffers: read them before the next step).
+        flows: ``[B, 24]`` int64 residents per transition code ``3 * state + leave +
+            branch`` (``flows[:, 1]`` newly exposed, ``flows[:, 3 * H + 2]`` newly dead).
         change: ``[B, 8]`` int64 net change of the count of each state.
-        flows: ``[B, 24]`` int64 residents per transition code (e.g. ``flows[:, 1]``
-            newly exposed, ``flows[:, 3 * H + 2]`` newly dead).
+        exposed: ``[E]`` int64 flat indices (``b * M + i``) of the newly exposed.
+        tests: ``[B]`` int64 tests taken; positive: ``[K]`` int64 flat indices of the
+            residents who tested positive.
     """
 
     disease: torch.Tensor
-    code: torch.Tensor
-    index: torch.Tensor
-    change: torch.Tensor
     flows: torch.Tensor
+    change: torch.Tensor
+    exposed: torch.Tensor
+    tests: torch.Tensor
+    positive: torch.Tensor
 
-    @property
-    def exposed(self) -> torch.Tensor:
-        """``[B, M]`` bool, newly exposed (S -> E)."""
-        return self.code == 3 * SUSCEPTIBLE + 1
 
-
-def progress(
-    state: torch.Tensor, p_infect: torch.Tensor, uniform: torch.Tensor, tables: DiseaseTables,
-    *, scratch: Scratch | None = None, state8: torch.Tensor | None = None,
-) -> Progression:
-    """Advance every resident's state by one day.
-
-    The transition code is built in int8 arithmetic (a byte per resident per pass):
-    ``3 * state``, plus the comparisons ``u < leave`` and ``u < branch`` (both thresholds
-    are 0 for S, R and D), plus, for susceptibles only, ``u < p_infect``. Boolean results
-    are added through their byte views, without conversion.
+def advance_day(
+    state: torch.Tensor, going_out: torch.Tensor, tables: DiseaseTables, *,
+    testing_rate: torch.Tensor, sensitivity: float, generator: torch.Generator,
+    uniforms: torch.Tensor | None = None,
+) -> DiseaseDay:
+    """Infection, progression and testing of one day, drawn only where something can happen.
 
     Args:
-        state: ``[B, M]`` int32 states at the start of the day.
-        p_infect: ``[B, M]`` exposure probabilities (from :func:`infection_probability`).
-        uniform: ``[B, M]`` uniforms in [0, 1), the day's first draw.
+        state: ``[B, M]`` int8 states at dawn.
+        going_out: ``[B, M]`` uint8, 1 unless the resident isolates today.
         tables: kernel constants.
-        scratch: reusable buffers for the temporaries (``code`` lives in one of them).
-        state8: the same states as int8, if the caller has them (saves a conversion).
+        testing_rate: ``[B]`` share tested today.
+        sensitivity: probability that an infected resident (E, A, P or I) tests positive.
+        generator: the world's stream (unused when ``uniforms`` is given).
+        uniforms: ``[5, B, M]`` dense uniforms (row 0 transitions, rows 1-4 the
+            channels of ``contacts.py``), or None to draw sparsely from ``generator``.
     """
     batch, residents = state.shape
-    device, dtype = state.device, tables.leave.dtype
-
-    def buffer(name: str, kind) -> torch.Tensor:
-        return scratch_or_new(scratch, name, state.shape, kind, device)
-
-    if state8 is None:
-        state8 = buffer("state8", torch.int8).copy_(state)
-    key = buffer("key", torch.int32)
-    torch.mul(state, tables.leave.numel() // NUM_STATES, out=key).add_(tables.age)
-    threshold = buffer("threshold", dtype)
-    below = buffer("below", torch.bool)
-    code = torch.mul(state8, 3, out=buffer("code", torch.int8))
-    torch.index_select(tables.leave, 0, key.view(-1), out=threshold.view(-1))
-    code.add_(torch.lt(uniform, threshold, out=below).view(torch.int8))
-    torch.index_select(tables.branch, 0, key.view(-1), out=threshold.view(-1))
-    code.add_(torch.lt(uniform, threshold, out=below).view(torch.int8))
-    exposed = torch.lt(uniform, p_infect, out=below)
-    susceptible = torch.eq(state8, SUSCEPTIBLE, out=buffer("susceptible", torch.bool))
-    code.add_(exposed.logical_and_(susceptible).view(torch.int8))
-    index = torch.add(code, 0, out=key)  # int32 copy of the codes, for the table lookup
-    disease = tables.next_state.index_select(0, index.view(-1)).view(batch, residents)
-    flows = count_codes(code, tables.next_state.numel())
+    flat, out = state.reshape(-1), going_out.reshape(-1)
+    active = active_residents(state, tables.active_bits)
+    health = flat.index_select(0, active).long()
+    x = tables.infectiousness.index_select(0, health)
+    infectious = active[x > 0]
+    present = out.index_select(0, infectious) > 0
+    groups = tables.contacts
+    hazard, ids = contacts.group_hazard(groups, infectious, x[x > 0], present,
+                                        tables.isolated_contact)
+    if uniforms is None:
+        hits = contacts.draw_hits(groups, hazard, ids, testing_rate=testing_rate,
+                                  residents=residents, generator=generator)
+        u = torch.rand(active.shape[0], generator=generator, dtype=x.dtype, device=x.device)
+    else:
+        hits = contacts.read_hits(groups, hazard, uniforms, testing_rate=testing_rate)
+        u = uniforms[0].reshape(-1).index_select(0, active)
+    exposed = contacts.expose(hits, flat, out, groups, hazard, tables.isolated_contact)
+    tests, positive = contacts.run_tests(hits, flat, testing_rate=testing_rate,
+                                         sensitivity=sensitivity, residents=residents)
+    # transition code 3 * state + (u < leave) + (u < branch), by (state, age) thresholds
+    person = active if batch == 1 else active % residents
+    key = health * (tables.leave.numel() // NUM_STATES) + tables.age.index_select(0, person)
+    code = (health * 3).add_(u < tables.leave.index_select(0, key)).add_(
+        u < tables.branch.index_select(0, key))
+    disease = flat.clone()
+    disease.index_put_((active,), tables.next_state.index_select(0, code))
+    disease.index_put_((exposed,), torch.tensor(EXPOSED, dtype=torch.int8, device=x.device))
+    codes = 3 * NUM_STATES  # per environment
+    if batch > 1:
+        code = code + active.div(residents, rounding_mode="floor") * codes
+    exposure = exposed.div(residents, rounding_mode="floor").mul_(codes).add_(1) \
+        if batch > 1 else torch.ones_like(exposed)
+    flows = torch.bincount(torch.cat([code, exposure]), minlength=batch * codes)
+    flows = flows.view(batch, codes)
     change = (flows.unsqueeze(-1) * tables.flows).sum(1)
-    return Progression(disease, code, index, change, flows)
+    return DiseaseDay(disease.view(batch, residents), flows, change, exposed,
+                      tests, positive)
 
 
-def count_codes(code: torch.Tensor, codes: int) -> torch.Tensor:
-    """``[B, codes]`` int64 residents per code in each row of ``code`` ``[B, M]`` int8."""
-    batch = code.shape[0]
-    if batch == 1:
-        # bincount reads bytes directly (uint8 view: codes are non-negative)
-        return torch.bincount(code.view(-1).view(torch.uint8), minlength=codes).view(1, codes)
-    offsets = torch.arange(batch, dtype=torch.int32, device=code.device).mul_(codes)
-    return torch.bincount((code.to(torch.int32) + offsets.unsqueeze(-1)).view(-1),
-                          minlength=batch * codes).view(batch, codes)
+def infection_probability(
+    state: torch.Tensor, isolate: torch.Tensor, tables: DiseaseTables
+) -> torch.Tensor:
+    """``[B, M]`` probability ``1 - exp(-lambda)`` that each resident is exposed today.
 
-
-def run_tests(
-    state: torch.Tensor, uniform: torch.Tensor, *, testing_rate: torch.Tensor,
-    sensitivity: float, at_large: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Random testing of residents at large (not in hospital, not dead).
-
-    A resident is tested if ``u < rate`` and, if infected (E, A, P or I), positive if
-    ``u < rate * sensitivity`` (the same uniform: a positive is a tested resident).
-
-    Args:
-        state: ``[B, M]`` int32 or int8 states at the start of the day.
-        uniform: ``[B, M]`` uniforms, the day's second draw.
-        testing_rate: ``[B]`` share of residents tested today.
-        sensitivity: probability that an infected (E, A, P or I) resident tests positive.
-        at_large: ``[B, M]`` bool ``state <= RECOVERED``, if the caller has it.
-
-    Returns:
-        ``tests`` ``[B]`` int64 count of tests, and ``positive`` ``[B, M]`` bool, or None
-        when no environment tests today (nobody is positive).
+    A dense view of the three channels' hazards (for tests and diagnostics; the day
+    itself draws them sparsely). ``state``: ``[B, M]`` states; ``isolate``: ``[B, M]`` bool.
     """
-    rate = testing_rate.to(uniform.dtype).unsqueeze(-1)
-    if not bool((rate > 0).any()):
-        return torch.zeros(state.shape[0], dtype=torch.int64, device=state.device), None
-    if at_large is None:
-        at_large = state <= RECOVERED
-    tested = (uniform < rate).logical_and_(at_large)
-    # infected: E..I, i.e. (state - E) in [0, 3] as an unsigned byte
-    infected = (state.to(torch.int8) - EXPOSED).view(torch.uint8) <= SYMPTOMATIC - EXPOSED
-    positive = infected.logical_and_(uniform < rate * sensitivity)
-    return count_per_env(tested), positive
+    active = active_residents(state.to(torch.int8))
+    x = tables.infectiousness.index_select(0, state.reshape(-1).long().index_select(0, active))
+    going_out = torch.logical_not(isolate).reshape(-1)
+    infectious = active[x > 0]
+    hazard, _ = contacts.group_hazard(tables.contacts, infectious, x[x > 0],
+                                      going_out.index_select(0, infectious),
+                                      tables.isolated_contact)
+    group_of, f = tables.contacts.group_of, tables.isolated_contact
+    out = going_out.to(x.dtype)
+    lam = hazard.index_select(0, group_of[0])
+    lam.add_(hazard.index_select(0, group_of[1]).mul_(out))
+    lam.add_(hazard.index_select(0, group_of[2]).mul_(out.mul(1.0 - f).add_(f)))
+    return torch.expm1(-lam).neg_().view(state.shape)

@@ -1,46 +1,17 @@
-"""Batched group sums over residents, per-environment counts, and reusable scratch buffers.
+"""Groupings of residents: batched group indices and listings, counts, sparse positions.
 
 All are written around what is fast in PyTorch on the CPU: ``index_add_`` and
 ``index_select`` along the leading dimension of a flat tensor (about 30 times faster than
 along a non-leading one), whole-tensor ``count_nonzero`` (about 20 times faster than its
-per-dimension form), and reusing the pages of large temporaries (a fresh 40 MB tensor
-costs about as much in page faults as several arithmetic passes over it).
+per-dimension form), and NumPy's ``flatnonzero`` for the positions of a sparse mask.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
-
-
-class Scratch:
-    """Named temporaries reused from one step to the next (never part of a state or result).
-
-    A kernel given a ``Scratch`` writes its large intermediate tensors into these buffers
-    instead of allocating them; given None it allocates as usual. Results that outlive the
-    step must not live in scratch buffers.
-    """
-
-    def __init__(self):
-        self._buffers: dict[str, torch.Tensor] = {}
-
-    def get(self, name: str, shape, dtype: torch.dtype, device) -> torch.Tensor:
-        """The buffer ``name`` with this shape, dtype and device (uninitialised contents)."""
-        buffer = self._buffers.get(name)
-        if (buffer is None or tuple(buffer.shape) != tuple(shape) or buffer.dtype != dtype
-                or buffer.device != torch.device(device)):
-            buffer = torch.empty(tuple(shape), dtype=dtype, device=device)
-            self._buffers[name] = buffer
-        return buffer
-
-
-def scratch_or_new(scratch: Scratch | None, name: str, shape, dtype, device) -> torch.Tensor:
-    """``scratch.get(...)``, or a new empty tensor when there is no scratch."""
-    if scratch is None:
-        return torch.empty(tuple(shape), dtype=dtype, device=device)
-    return scratch.get(name, shape, dtype, device)
-
 
 #: Up to this many environments, rows are counted one by one (see :func:`count_per_env`).
 ROW_BY_ROW = 16
@@ -57,6 +28,42 @@ def count_per_env(mask: torch.Tensor) -> torch.Tensor:
     if mask.shape[0] > ROW_BY_ROW:
         return mask.sum(-1)
     return torch.stack([torch.count_nonzero(row) for row in mask])
+
+
+def flat_indices(mask: torch.Tensor) -> torch.Tensor:
+    """``[K]`` int64 positions of the True entries of the flattened bool ``mask``, ascending.
+
+    On the CPU through NumPy's ``flatnonzero``, about three times faster there than
+    ``torch.nonzero`` (a large share of a sparse day's work at 1e5 residents).
+    """
+    if mask.device.type == "cpu":
+        return torch.from_numpy(np.flatnonzero(mask.contiguous().numpy()))
+    return mask.reshape(-1).nonzero().squeeze(1)
+
+
+@dataclass
+class Listing:
+    """Residents listed group by group (a compressed-row layout), for draws over groups.
+
+    Attributes:
+        members: ``[M]`` int32 residents ordered by group (by resident within a group).
+        first: ``[G]`` int64 position in ``members`` of each group's first resident.
+        size: ``[G]`` int64 residents per group.
+    """
+
+    members: torch.Tensor
+    first: torch.Tensor
+    size: torch.Tensor
+
+    @classmethod
+    def build(cls, index: torch.Tensor, groups: int) -> Listing:
+        """From ``index`` ``[M]`` int32, each resident's group in [0, groups)."""
+        size = torch.bincount(index.long(), minlength=groups)
+        if bool((index[1:] >= index[:-1]).all()):  # already laid out group by group
+            members = torch.arange(index.shape[0], dtype=torch.int32, device=index.device)
+        else:
+            members = torch.sort(index, stable=True).indices.to(torch.int32)
+        return cls(members, torch.cumsum(size, 0) - size, size)
 
 
 @dataclass

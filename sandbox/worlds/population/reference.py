@@ -7,14 +7,16 @@ One :class:`Resident` agent per resident, plain Python floats and ifs. Each day:
    (yesterday's levers: planner and residents move simultaneously);
 2. the planner's levers change on decision days (mandate, testing rate, stimulus);
 3. infectiousness is summed per household, per workplace or class (those present), and
-   per community group (isolating residents count ``isolated_contact``), and every
-   susceptible is exposed with probability ``1 - exp(-lambda)``;
-4. each resident's state moves on by the day's first uniform (the module doc of
-   ``disease.py`` states the rule), random tests use the second;
+   per community group (isolating residents count ``isolated_contact``);
+4. each resident's state moves on by the day's uniforms: a susceptible is exposed if its
+   home, place (when present) or community uniform is below that channel's probability
+   ``1 - exp(-hazard)`` (``contacts.py`` states the rule), any other state by the
+   transition uniform (``disease.py``); random tests use the testing uniform;
 5. wages are paid to those who work, support to the employed who do not, and a flat tax
    on earnings pays for it.
 
-Given the same pre-drawn uniforms (and, for ``archetype_compliance``, the same decision
+Given the same pre-drawn uniforms (five per resident-day, rows as in the batched world's
+``draw_uniforms``; and, for ``archetype_compliance``, the same decision
 uniforms) it follows the same trajectory as the batched
 :class:`~sandbox.worlds.population.world.EpidemicEconomy` run with ``precision="float64"``:
 the tests hold the two to each other state by state. Deliberately independent of the
@@ -94,24 +96,31 @@ class Resident(mesa.Agent):
         """1 if the resident goes to work or school today, else 0."""
         return 0.0 if self.isolating else 1.0
 
-    def exposure_probability(self) -> float:
-        """Probability of being exposed today, from the day's group sums."""
-        model, f = self.model, self.model.params.disease.isolated_contact
-        household = model.household_sum[self.household] * model.household_weight[self.household]
-        place = model.place_sum[self.place] * model.place_weight[self.place]
-        community = model.community_pressure[self.community]
-        lam = (place + (1.0 - f) * community) * self.present() + household + f * community
-        return -math.expm1(-lam)
+    def exposed_today(self, u_home: float, u_place: float, u_community: float) -> bool:
+        """Whether contact at home, at work or school, or in the community infects today.
+
+        Each channel infects independently with its group's probability of the day
+        (``1 - exp(-hazard)``); the resident is exposed if any of its uniforms is below.
+        """
+        model = self.model
+        if u_home < model.home_probability[self.household]:
+            return True
+        if self.isolating:  # no work or school, less community contact
+            return u_community < model.isolated_probability[self.community]
+        return (u_place < model.place_probability[self.place]
+                or u_community < model.community_probability[self.community])
 
     # ----------------------------------------------------------- progression
-    def progress(self, u: float, p_exposed: float) -> None:
-        """Move to the next disease state by the uniform ``u``."""
-        model, age = self.model, self.age_group
+    def progress(self, uniforms) -> None:
+        """Move to the next disease state by the day's uniforms (five lists over residents)."""
+        model, age, i = self.model, self.age_group, self.index
         if self.state == S:
-            if u < p_exposed:
+            if self.exposed_today(uniforms[1][i], uniforms[2][i], uniforms[3][i]):
                 self.state = E
                 model.today["new_infections"] += 1
-        elif self.state == E:
+            return
+        u = uniforms[0][i]
+        if self.state == E:
             if u < model.sigma * model.symptomatic[age]:
                 self.state = P
             elif u < model.sigma:
@@ -135,7 +144,7 @@ class Resident(mesa.Agent):
                 self.state = R
 
     def take_test(self, u: float, rate: float, sensitivity: float) -> None:
-        """Random test: counted if at large; positive if infected (by the second uniform)."""
+        """Random test: counted if at large; positive if infected (by the testing uniform)."""
         self.positive_days = max(self.positive_days - 1, 0)
         if self.state in (H, D):
             return
@@ -232,8 +241,8 @@ class EpidemicEconomyModel(mesa.Model):
         """Advance one day.
 
         Args:
-            uniforms: two lists of M uniforms (disease, testing), as the batched world's
-                ``[2, 1, M]`` tensor.
+            uniforms: five lists of M uniforms (transitions, then home, place, community
+                and testing draws), as the batched world's ``[5, 1, M]`` tensor.
             planner_action: ``(mandate, testing, stimulus)`` menu indices, read on
                 decision days; None keeps the levers.
             decision_uniforms: M uniforms for ``archetype_compliance``.
@@ -249,28 +258,34 @@ class EpidemicEconomyModel(mesa.Model):
             self.levers = tuple(int(a) for a in planner_action)
         self._sum_groups()
         dawn = [r.state for r in self.residents]
-        exposure = [r.exposure_probability() for r in self.residents]
         rate = self.params.planner.testing_levels[self.levers[1]]
         for r in self.residents:
-            r.take_test(uniforms[1][r.index], rate, self.params.economy.test_sensitivity)
+            r.take_test(uniforms[4][r.index], rate, self.params.economy.test_sensitivity)
         for r in self.residents:
-            r.progress(uniforms[0][r.index], exposure[r.index])
+            r.progress(uniforms)
         self._pay(dawn)
         self.history.append(dict(self.today, day=self.day))
         self.day += 1
 
     def _sum_groups(self) -> None:
+        """Each group's infectiousness, and from it the day's probability of infection."""
         f = self.params.disease.isolated_contact
-        self.household_sum, self.place_sum = {}, {}
-        everyone, going_out = {}, {}
+        home, place, outside = {}, {}, {}
         for r in self.residents:
             x = r.infectiousness()
-            self.household_sum[r.household] = self.household_sum.get(r.household, 0.0) + x
-            self.place_sum[r.place] = self.place_sum.get(r.place, 0.0) + x * r.present()
-            everyone[r.community] = everyone.get(r.community, 0.0) + x
-            going_out[r.community] = going_out.get(r.community, 0.0) + x * r.present()
-        self.community_pressure = {c: (everyone[c] * f + (1.0 - f) * going_out[c])
-                                   * self.community_weight[c] for c in everyone}
+            home[r.household] = home.get(r.household, 0.0) + x
+            place[r.place] = place.get(r.place, 0.0) + x * r.present()
+            # isolating residents meet the community at the reduced rate f
+            out = x if not r.isolating else x * f
+            outside[r.community] = outside.get(r.community, 0.0) + out
+        self.home_probability = {h: -math.expm1(-(total * self.household_weight[h]))
+                                 for h, total in home.items()}
+        self.place_probability = {p: -math.expm1(-(total * self.place_weight[p]))
+                                  for p, total in place.items()}
+        pressure = {c: total * self.community_weight[c] for c, total in outside.items()}
+        self.community_probability = {c: -math.expm1(-hazard) for c, hazard in pressure.items()}
+        self.isolated_probability = {c: -math.expm1(-(hazard * f))
+                                     for c, hazard in pressure.items()}
 
     def _pay(self, dawn: list[int]) -> None:
         works = [r.works_today(dawn[r.index]) for r in self.residents]

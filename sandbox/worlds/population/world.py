@@ -22,20 +22,21 @@ Roles (environments run in lockstep; episodes last ``horizon_days`` days):
 Day t: the planner's levers (if it acts) and the residents' choices apply; infection
 pressure by household, workplace or class, and community (``disease.py``); S-E-A/I-R with
 hospital and death, geometric durations, severity by age (Ferguson et al. 2020, Report 9);
-random testing; wages, isolation support and its tax (``economics.py``). Randomness: one
-``[2, B, M]`` uniform tensor per day (``draw_uniforms``; the testing row is skipped on days
-without testing), which ``step_with_uniforms`` accepts from outside for common-random-number
-comparisons with the Mesa reference.
+random testing; wages, isolation support and its tax (``economics.py``). Randomness is
+drawn sparsely, only where something can happen (transitions of residents in E, A, P, I
+and H; exposures over the groups with an infectious member; random tests by geometric
+gaps: ``contacts.py``, ``sampling.py``); ``step_with_uniforms`` takes instead a dense
+``[5, B, M]`` uniform tensor (``draw_uniforms``) and reads the same outcomes from it, for
+common-random-number comparisons with the Mesa reference.
 
 The population (``synthetic.py``, data in ``data/population/``) is drawn once per world
 from ``population.seed`` and shared by every environment; state tensors are
 ``[B, M]`` int8 (disease, days a positive test is known) and float (cumulative income),
 plus ``[B, T, K]`` float32 daily series (:data:`SERIES`), returned by ``episode_tables``
 and, for the current day, in ``info["daily"]``. Memory: about 40 bytes per resident for
-the city, the kernel's constants and caches, 6 bytes per resident-environment of state,
-and about 60 bytes per resident-environment of step temporaries. The largest temporaries
-live in scratch buffers reused from step to step (fresh 40 MB tensors cost as much in page
-faults as several passes over them); states, observations and rewards are always new.
+the city and the kernel's constants, 12 bytes more for the residents listed group by group
+and 12 for their group numbers, 6 bytes per resident-environment of state, and a few
+dozen bytes per resident-environment of step temporaries (byte masks, float pay).
 
 Metrics: infections (share ever infected), deaths (per 100,000), peak prevalence,
 employment rate, output and transfers (dollars per resident per day), economic loss
@@ -56,7 +57,7 @@ from sandbox.core.seeding import make_generator
 from sandbox.core.world import World
 from sandbox.worlds.population import disease as dz
 from sandbox.worlds.population.economics import settle_day
-from sandbox.worlds.population.groups import Scratch, count_per_env
+from sandbox.worlds.population.groups import count_per_env
 from sandbox.worlds.population.metrics import (
     EPISODE_METRICS,
     SERIES,
@@ -80,6 +81,9 @@ PLANNER_BOUNDS = dict.fromkeys(PLANNER_FEATURES, 1.0) | {
 _COLUMN = {name: k for k, name in enumerate(SERIES)}
 #: Worker action codes.
 WORK, ISOLATE = 0, 1
+#: Rows of the day's dense uniforms (``draw_uniforms``): transitions, then the draws of
+#: the home, place, community and testing channels.
+UNIFORM_ROWS = 5
 
 
 class EpidemicEconomy(World):
@@ -132,12 +136,22 @@ class EpidemicEconomy(World):
         self._static_obs = torch.stack([pop.age_group.to(torch.uint8),
                                         pop.archetype.to(torch.uint8),
                                         pop.employed.to(torch.uint8)])
+        self._employed_bytes = pop.employed.to(torch.uint8)
+        # bit s set for the states s at large (S..R) and alive (all but D)
+        self._bits = {name: torch.tensor(sum(1 << s for s in states), dtype=torch.uint8,
+                                         device=self.device)
+                      for name, states in (("at_large", range(dz.HOSPITALISED)),
+                                           ("alive", range(dz.DEAD)))}
+        # per mandate level, 1 for the residents it asks home (closure rank below the cut-off)
+        self._asked_home = torch.stack([(pop.closure_rank < int(c)).to(torch.uint8)
+                                        for c in self._mandate_cutoffs])
         self._supplied: torch.Tensor | None = None
-        self._scratch = Scratch()  # the step's large temporaries, reused across steps
-        self._penalty_by_code = torch.zeros(3 * dz.NUM_STATES, dtype=p.dtype, device=self.device)
-        self._penalty_by_code[3 * dz.SUSCEPTIBLE + 1] = -p.economy.infection_cost
+        self._lever_cache: tuple[tuple, torch.Tensor | None] = ((), None)
         self._roles = self._make_roles()
         self.planner_weights, self.planner_bias = planner_feature_map(self)
+        self._event_codes = torch.tensor([3 * dz.SUSCEPTIBLE + 1, 3 * dz.HOSPITALISED + 2],
+                                         device=self.device)
+        self._loss_weights = self._loss_row()
 
     def lever_values(self, levers: torch.Tensor) -> torch.Tensor:
         """``[B, 3]`` mandate strength, testing rate and stimulus of menu indices ``[B, 3]``."""
@@ -169,36 +183,25 @@ class EpidemicEconomy(World):
 
     # ------------------------------------------------------------- randomness
     def draw_uniforms(self) -> torch.Tensor:
-        """The next day's uniforms ``[2, B, M]`` in the world's dtype, from its generator.
+        """Dense uniforms ``[5, B, M]`` in the world's dtype for one day, from its generator.
 
-        (``step`` draws the same, except the testing row on days without testing.)
+        Row 0 drives disease transitions, rows 1-4 the home, place, community and testing
+        draws (``contacts.py``). ``step`` does not draw these: it draws the same
+        distribution of outcomes sparsely, only where something can happen.
         """
-        shape = (2, self.num_envs, self.params.num_residents)
+        shape = (UNIFORM_ROWS, self.num_envs, self.params.num_residents)
         return torch.rand(shape, generator=self.generator, dtype=self.params.dtype,
                           device=self.device)
 
-    def _draw_into_scratch(self, *, testing: bool) -> torch.Tensor:
-        """The same draw as :meth:`draw_uniforms`, written into a reused buffer.
-
-        On days when no environment tests (testing rate 0), the testing row is not
-        drawn: it would not be read, and the draw is a large share of a day's work.
-        """
-        shape = (2, self.num_envs, self.params.num_residents)
-        out = self._scratch.get("uniforms", shape, self.params.dtype, self.device)
-        rows = out if testing else out[:1]
-        torch.rand(rows.shape, generator=self.generator, dtype=self.params.dtype,
-                   device=self.device, out=rows)
-        return out
-
     def step_with_uniforms(self, actions: dict[str, torch.Tensor], uniforms: torch.Tensor):
-        """``step`` with the day's uniforms given (common random numbers).
+        """``step`` with the day's dense uniforms given (common random numbers).
 
         Args:
             actions: as for ``step``.
-            uniforms: ``[2, B, M]`` in [0, 1), the world's dtype: row 0 drives disease
-                transitions, row 1 testing.
+            uniforms: ``[5, B, M]`` in [0, 1), the world's dtype (rows as in
+                :meth:`draw_uniforms`).
         """
-        shape = (2, self.num_envs, self.params.num_residents)
+        shape = (UNIFORM_ROWS, self.num_envs, self.params.num_residents)
         if tuple(uniforms.shape) != shape or uniforms.dtype != self.params.dtype:
             raise ValueError(f"uniforms must be {shape} {self.params.dtype}; got "
                              f"{tuple(uniforms.shape)} {uniforms.dtype}")
@@ -248,43 +251,28 @@ class EpidemicEconomy(World):
         if day % p.planner.decision_interval == 0 and "planner" in actions:
             levers = self._checked_levers(actions["planner"])
         isolate = self._isolation_mask(actions["workers"])
+        going_out = torch.bitwise_xor(isolate, 1)
         values = self.lever_values(levers)
-        uniforms = self._supplied
-        if uniforms is None:
-            uniforms = self._draw_into_scratch(testing=bool((values[:, 1] > 0).any()))
-        scratch, shape = self._scratch, state.disease.shape
-        # int32: the index type of the kernel's table lookups
-        dawn = scratch.get("dawn", shape, torch.int32, self.device).copy_(state.disease)
-        p_infect = dz.infection_probability(dawn, isolate, self.tables, scratch=scratch)
-        moved = dz.progress(dawn, p_infect, uniforms[0], self.tables, scratch=scratch,
-                            state8=state.disease)
-        del p_infect
-        at_large = torch.le(state.disease, dz.RECOVERED,
-                            out=scratch.get("at_large", shape, torch.bool, self.device))
-        tests, positive = dz.run_tests(state.disease, uniforms[1], testing_rate=values[:, 1],
-                                       sensitivity=p.economy.test_sensitivity,
-                                       at_large=at_large)
-        employed = self.population.employed
-        works = torch.logical_and(at_large, employed,
-                                  out=scratch.get("works", shape, torch.bool, self.device))
-        works.logical_and_(torch.logical_not(isolate, out=scratch.get(
-            "going_out", shape, torch.bool, self.device)))
-        claims = torch.ne(state.disease, dz.DEAD,
-                          out=scratch.get("claims_mask", shape, torch.bool, self.device))
+        moved = dz.advance_day(state.disease, going_out, self.tables, testing_rate=values[:, 1],
+                               sensitivity=p.economy.test_sensitivity, generator=self.generator,
+                               uniforms=self._supplied)
+        # 0/1 bytes by shifting a bit table by the state (S..R at large, all but D alive)
+        health = state.disease.view(torch.uint8)
+        at_large = torch.bitwise_right_shift(self._bits["at_large"], health).bitwise_and_(1)
+        works = torch.bitwise_and(at_large, self._employed_bytes).bitwise_and_(going_out)
+        claims = torch.bitwise_right_shift(self._bits["alive"], health)
         # alive and employed, but not at work (works is a subset of alive and employed)
-        claims.logical_and_(employed).logical_xor_(works)
+        claims.bitwise_and_(self._employed_bytes).bitwise_xor_(works)
         pay = settle_day(works, claims, wage=self.wage, stimulus=values[:, 2],
-                         max_tax_rate=p.economy.max_tax_rate, scratch=scratch)
+                         max_tax_rate=p.economy.max_tax_rate)
         known = torch.sub(state.positive_days, 1).clamp_(min=0)
-        if positive is not None:  # a new positive restarts the count (max: no branch)
-            torch.maximum(known, positive.view(torch.int8) * p.economy.isolation_days,
-                          out=known)
-        isolating = count_per_env(torch.logical_and(isolate, at_large, out=claims))
+        known.view(-1).index_fill_(0, moved.positive, p.economy.isolation_days)
+        isolating = count_per_env(at_large.bitwise_and_(isolate))
         counts = state.counts + moved.change
-        row = self._daily_row(counts, moved, pay, values, tests=tests,
-                              positives=(count_per_env(positive) if positive is not None
-                                         else torch.zeros_like(tests)),
-                              isolating=isolating)
+        positives = torch.bincount(moved.positive.div(p.num_residents, rounding_mode="floor"),
+                                   minlength=self.num_envs)
+        row = self._daily_row(counts, moved, pay, values, tests=moved.tests,
+                              positives=positives, isolating=isolating)
         series = state.series.clone()
         series[:, day] = row
         new = state.replace(day=state.day + 1, disease=moved.disease, positive_days=known,
@@ -294,53 +282,57 @@ class EpidemicEconomy(World):
         rewards = {"planner": -planner_loss.unsqueeze(-1),
                    "workers": self._worker_rewards(pay.net_income, moved)}
         truncated = new.day >= p.horizon_days
-        info = {"day": day, "daily": {name: row[:, k] for k, name in enumerate(SERIES)}}
+        info = {"day": day, "daily": dict(zip(SERIES, row.unbind(1)))}
         return new, rewards, torch.zeros_like(truncated), truncated, info
 
     def _daily_row(self, counts, moved, pay, lever_values, *, tests, positives, isolating):
         """``[B, K]`` float32 row of the daily series (:data:`SERIES`), with the planner's loss.
 
         The loss per resident is ``(death_weight * deaths + infection_weight * infections +
-        economic_weight * (potential - output + test costs) / mean wage) / M``.
+        economic_weight * (potential - output + test costs) / mean wage) / M``: an affine
+        function of the row (:attr:`_loss_weights`), computed in float64.
         """
+        flows = moved.flows.index_select(1, self._event_codes)  # new infections, new deaths
+        daily = torch.cat([counts, flows, torch.stack([tests, positives, pay.working, isolating],
+                                                      -1)], -1).double()
+        row = torch.cat([daily, torch.stack([pay.output, pay.transfers, pay.tax_rate], -1)
+                         .double(), lever_values.double()], -1)
+        loss = torch.addmv(self._loss_weights[-1], row, self._loss_weights[:-1])
+        return torch.cat([row, loss.unsqueeze(-1)], -1).float()
+
+    def _loss_row(self) -> torch.Tensor:
+        """``[K]`` float64: weights of the planner's loss on the row (its last entry: constant)."""
         p, w = self.params, self.params.planner
-        new_infections = moved.flows[:, 3 * dz.SUSCEPTIBLE + 1]
-        new_deaths = moved.flows[:, 3 * dz.HOSPITALISED + 2]
-        lost = (self.potential_output - pay.output.double() + p.economy.test_cost * tests) \
-            / self.mean_wage
-        loss = (w.death_weight * new_deaths + w.infection_weight * new_infections
-                + w.economic_weight * lost) / p.num_residents
-        daily = torch.stack([new_infections, new_deaths, tests, positives, pay.working,
-                             isolating, pay.output, pay.transfers, pay.tax_rate], -1)
-        return torch.cat([counts, daily, lever_values, loss.unsqueeze(-1)], -1).float()
+        scale = w.economic_weight / self.mean_wage / p.num_residents
+        weights = torch.zeros(len(SERIES), dtype=torch.float64, device=self.device)
+        weights[_COLUMN["new_deaths"]] = w.death_weight / p.num_residents
+        weights[_COLUMN["new_infections"]] = w.infection_weight / p.num_residents
+        weights[_COLUMN["output"]] = -scale
+        weights[_COLUMN["tests"]] = scale * p.economy.test_cost
+        weights[-1] = scale * self.potential_output  # the planner_loss column: the constant
+        return weights
 
-    def _worker_rewards(self, net_income: torch.Tensor, moved: dz.Progression) -> torch.Tensor:
-        """``[B, M]`` float32: net income in mean-wage days, minus the cost of infection.
-
-        Writes into ``net_income`` (not used afterwards).
-        """
-        reward = net_income.mul_(1.0 / self.mean_wage)
-        if bool(moved.flows[:, 3 * dz.SUSCEPTIBLE + 1].any()):
-            # a table lookup by transition code: dense, but no branch and no nonzero() scan
-            penalty = self._scratch.get("penalty", reward.shape, reward.dtype, self.device)
-            torch.index_select(self._penalty_by_code, 0, moved.index.view(-1),
-                               out=penalty.view(-1))
-            reward.add_(penalty)
-        return reward.float()
+    def _worker_rewards(self, net_income: torch.Tensor, moved: dz.DiseaseDay) -> torch.Tensor:
+        """``[B, M]`` float32: net income in mean-wage days, minus the cost of infection."""
+        reward = net_income.mul(1.0 / self.mean_wage).float()
+        penalty = self.params.economy.infection_cost
+        flat = reward.view(-1)
+        flat.index_put_((moved.exposed,), flat.index_select(0, moved.exposed) - penalty)
+        return reward
 
     @staticmethod
     def _isolation_mask(isolate: torch.Tensor) -> torch.Tensor:
-        """``[B, M]`` bool (True = isolate) of the workers' actions (nonzero = isolate).
+        """``[B, M]`` uint8, 1 = isolate, of the workers' actions (nonzero = isolate).
 
-        Byte actions holding only 0 and 1 are read as bool without a copy.
+        Bool actions, and byte actions holding only 0 and 1, are read without a copy.
         """
         if isolate.dtype == torch.bool:
-            return isolate
+            return isolate.view(torch.uint8)
         if isolate.dtype in (torch.int8, torch.uint8) and isolate.is_contiguous():
-            low, high = torch.aminmax(isolate)
-            if int(low) >= 0 and int(high) <= 1:
-                return isolate.view(torch.bool)
-        return isolate != 0
+            as_bytes = isolate.view(torch.uint8)  # a negative int8 reads as 128 or more
+            if int(as_bytes.max()) <= 1:
+                return as_bytes
+        return (isolate != 0).view(torch.uint8)
 
     def _observe(self, state: EpidemicState) -> dict[str, torch.Tensor]:
         return {"workers": self._worker_observation(state),
@@ -350,26 +342,35 @@ class EpidemicEconomy(World):
         """``[B, M, 7]`` uint8 (WORKER_FEATURES), a transposed view of ``[B, 7, M]`` storage.
 
         Each feature is contiguous in memory, so that building it and reading one feature
-        (``obs[..., k]``) are fast; call ``.contiguous()`` for the other layout.
+        (``obs[..., k]``) are fast; call ``.contiguous()`` for the other layout. Built from
+        byte arithmetic and copies (comparisons to bool are several times slower on the CPU).
         """
         batch, residents = state.disease.shape
         features = torch.empty(batch, len(WORKER_FEATURES), residents, dtype=torch.uint8,
                                device=self.device)
-        # uint8 cutoffs (at most 255): comparing with a wider integer would first widen
-        # every resident's closure rank
-        cutoff = self._mandate_cutoffs[state.levers[:, 0]].to(torch.uint8).unsqueeze(-1)
-
-        percent = torch.round(self.lever_values(state.levers)[:, 2] * 100)
-        torch.eq(state.disease, dz.SYMPTOMATIC, out=features[:, 0].view(torch.bool))
-        torch.gt(state.positive_days, 0, out=features[:, 1].view(torch.bool))
-        asked = features[:, 2].view(torch.bool)
-        if batch == 1:
-            torch.lt(self.population.closure_rank, int(cutoff), out=asked[0])
-        else:
-            torch.lt(self.population.closure_rank, cutoff, out=asked)
-        features[:, 3] = percent.to(torch.uint8).unsqueeze(-1)
-        features[:, 4:] = self._static_obs
+        # symptomatic: (state XOR I) is 0 only for I
+        symptomatic = features[:, 0]
+        torch.bitwise_xor(state.disease.view(torch.uint8), dz.SYMPTOMATIC, out=symptomatic)
+        symptomatic.clamp_(max=1).bitwise_xor_(1)
+        torch.clamp(state.positive_days.view(torch.uint8), max=1, out=features[:, 1])
+        features[:, 2:] = self._lever_features(state.levers)
         return features.transpose(1, 2)
+
+    def _lever_features(self, levers: torch.Tensor) -> torch.Tensor:
+        """``[B, 5, M]`` uint8: asked home, stimulus percent and the static features.
+
+        They change only with the levers (weekly at most), so the last is kept.
+        """
+        key = tuple(levers.reshape(-1).tolist())
+        if self._lever_cache[0] != key:
+            batch, residents = levers.shape[0], self.params.num_residents
+            rows = torch.empty(batch, 5, residents, dtype=torch.uint8, device=self.device)
+            rows[:, 0] = self._asked_home.index_select(0, levers[:, 0])
+            percent = torch.round(self.lever_values(levers)[:, 2] * 100)
+            rows[:, 1] = percent.to(torch.uint8).unsqueeze(-1)
+            rows[:, 2:] = self._static_obs
+            self._lever_cache = (key, rows)
+        return self._lever_cache[1]
 
     def _episode_metrics(self, state: EpidemicState) -> dict[str, torch.Tensor]:
         return episode_metrics(self, state)

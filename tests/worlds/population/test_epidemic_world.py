@@ -138,7 +138,7 @@ def test_batched_environments_equal_separate_runs():
         actions = {"workers": isolate_when.act(obs["workers"])}
         if "planner" in batched.acting_roles():
             actions["planner"] = torch.tensor([[[0, 1, 1]], [[2, 2, 2]], [[1, 0, 0]]])
-        uniforms = torch.rand(2, 3, 800, generator=gen)
+        uniforms = torch.rand(5, 3, 800, generator=gen)
         batched.step_with_uniforms(actions, uniforms)
         one = {"workers": actions["workers"][1:2]}
         if "planner" in actions:
@@ -195,7 +195,7 @@ def test_planner_observation_reads_the_state():
 
 
 def test_results_do_not_share_memory_with_later_steps():
-    """The step reuses scratch buffers; what it returns must stay as it was."""
+    """The world caches observation rows; what a step returns must stay as it was."""
     world = make_world(1_000, disease={"initial_infected": 0.05})
     policies = policies_for(world, planner="threshold_mandate", threshold=0.0, testing_level=2)
     first = rollout(world, policies, 3)[-1]

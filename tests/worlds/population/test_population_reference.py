@@ -24,7 +24,7 @@ def run_side_by_side(world, workers, planner_params, *, days=DAYS, seed=0):
     for day in range(days):
         actions = {r: policies[r].act(obs[r]) for r in world.acting_roles()}
         decision_uniforms = torch.rand(1, residents, generator=decisions)
-        uniforms = torch.rand(2, 1, residents, generator=draws, dtype=torch.float64)
+        uniforms = torch.rand(5, 1, residents, generator=draws, dtype=torch.float64)
         result = world.step_with_uniforms(actions, uniforms)
         planner = actions["planner"][0, 0].tolist() if "planner" in actions else None
         model.step(uniforms=uniforms[:, 0].tolist(), planner_action=planner,
@@ -47,7 +47,7 @@ def run_side_by_side(world, workers, planner_params, *, days=DAYS, seed=0):
 def test_same_trajectories_with_common_random_numbers(workers):
     world = make_world(1_000, precision="float64", horizon_days=DAYS + 1, seed=3,
                        disease={"initial_infected": 0.02, "community_rate": 0.35,
-                                "severity_scale": 4.0})
+                                "severity_scale": 8.0})
     model = run_side_by_side(world, workers, {"threshold": 0.01, "testing_level": 2,
                                               "stimulus_level": 1})
     assert len(model.agents) == 1_000 and all(isinstance(a, Resident) for a in model.agents)
