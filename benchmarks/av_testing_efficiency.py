@@ -1,30 +1,37 @@
-"""AV testing: NADE importance sampling against crude Monte Carlo in the NDE.
+"""AV testing: NDE (crude Monte Carlo) against NADE, the adaptive surrogate mix and D2RL.
 
-1. Unbiasedness (weak AV, crash rate about 7e-3): crude Monte Carlo estimate vs the NADE
-   estimate (z-score), the mean importance weight (which must be 1), and the share of
-   ``repeats`` independent NADE runs whose 90 % interval covers the Monte Carlo value.
-   The repeats are consecutive blocks of one NADE campaign in round-robin order, so
-   they are independent sets of independent tests.
-2. Efficiency (robust AV, crash rate below about 3e-5): tests NADE needs to reach relative
-   half-width 0.3 against the ``30.1 / mu`` crude Monte Carlo needs, with ``mu`` NADE's
-   estimate; a crude Monte Carlo run of the same budget reports its crashes (0 expected).
-3. Adaptive mix: an AV unlike every surrogate, tested by NADE with each single surrogate
-   and with the mix re-fitted by ``sandbox.optimize.combine_surrogates`` as tests
-   accumulate; relative half-width at the same budget (and tests to 0.3 if reached).
+1. Unbiasedness (weak AV, crash rate about 7e-3): crude Monte Carlo vs NADE (z-score),
+   the mean importance weight (which must be 1), the tail of the crash weights, and the
+   share of ``repeats`` independent NADE runs whose 90 % interval covers the Monte Carlo
+   value. The repeats are consecutive blocks of one NADE campaign in round-robin order,
+   so they are independent sets of independent tests.
+2. Efficiency (robust AV): NADE's estimate, relative half-width against the number of
+   tests, the tests to 0.3 if reached, and the variance ratio ``mu (1 - mu) / s^2``
+   (crude Monte Carlo's per-test variance over NADE's: how many times fewer tests NADE
+   needs for the same half-width, if its sample variance is to be trusted).
+3. Adaptive mix: an AV between the surrogates (IDM, but inattentive with probability
+   0.3 per step), tested by NADE with each single surrogate and with the mix re-fitted by
+   ``sandbox.optimize.combine_surrogates``; relative half-width at the same budget.
+4. D2RL: the learned control level (PPO on critical steps only) against NADE on the weak
+   AV: training tests, then the relative half-width of both at the same evaluation
+   budget and the z-score of D2RL against crude Monte Carlo.
 
 Targets (issue): |z| < 4; coverage between 80 % and 98 %; at least 100x fewer tests;
-the adaptive mix better than the best single surrogate.
+the adaptive mix better than the best single surrogate; where D2RL stands against NADE.
 
 Usage: python benchmarks/av_testing_efficiency.py [--quick] [--batch 1024]
-       [--sections unbiasedness,efficiency,adaptive] [--nde-tests N] [--nade-repeats R]
-       [--tests-per-repeat n] [--efficiency-tests N] [--adaptive-tests N] [--eps E]
+       [--sections unbiasedness,efficiency,adaptive,d2rl] [--nde-tests N]
+       [--nade-repeats R] [--tests-per-repeat n] [--efficiency-tests N]
+       [--adaptive-tests N] [--d2rl-train-tests N] [--d2rl-tests N] [--eps E]
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import math
+import multiprocessing
 import time
 
 import torch
@@ -34,17 +41,24 @@ from sandbox.worlds.traffic import HighwayWorld
 from sandbox.worlds.traffic.testing import (
     AdaptiveMix,
     ConstantSpeedSurrogate,
+    Estimate,
     NadeAdversary,
     converged_at,
     crude_tests_needed,
     estimate,
     run_campaign,
+    running_relative_half_width,
 )
+from sandbox.worlds.traffic.testing.d2rl import D2rlAdversary, D2rlConfig, train_d2rl
 from sandbox.worlds.traffic.testing.studies import (
+    ADAPTIVE_AV,
+    ADAPTIVE_RESIDUAL_RISK,
     ROBUST_AV,
+    ROBUST_RESIDUAL_RISK,
     TESTING_ENV,
     WEAK_AV,
     WEAK_AV_MAX_CONTROLS,
+    WEAK_RESIDUAL_RISK,
     make_av,
     matching_surrogate,
 )
@@ -55,89 +69,167 @@ def summary(est) -> dict:
             "half_width_90": est.half_width, "relative_half_width": est.relative_half_width}
 
 
+def weight_tail(campaign) -> dict:
+    """How much of the estimate the largest crash weights carry."""
+    w = campaign.weight[campaign.crash]
+    if w.numel() == 0:
+        return {"crash_weights": 0}
+    top = w.sort(descending=True).values
+    return {"crash_weights": int(w.numel()), "max_crash_weight": float(top[0]),
+            "largest_crash_share": float(top[0] / w.sum()),
+            "largest_1pct_share": float(top[:max(1, w.numel() // 100)].sum() / w.sum())}
+
+
+def rhw_at(samples, budgets) -> dict:
+    rhw = running_relative_half_width(samples)
+    return {str(n): float(rhw[n - 1]) for n in budgets if n <= samples.numel()}
+
+
+def _weak_nade_block(job: tuple) -> tuple[torch.Tensor, ...]:
+    """One worker's share of the NADE repeats: ``(crash, weight)`` of ``n`` tests."""
+    batch, n, seed, eps, max_controls, risk = job
+    torch.set_num_threads(1)
+    world = HighwayWorld(TESTING_ENV, num_envs=batch, seed=0)
+    adversary = NadeAdversary(world, surrogates=[matching_surrogate(world, WEAK_AV)],
+                              eps=eps, residual_risk=risk)
+    campaign = run_campaign(world, make_av(world, WEAK_AV), n_tests=n, adversary=adversary,
+                            seed=seed, max_controls=max_controls)
+    return campaign.crash, campaign.weight
+
+
 def unbiasedness(args) -> dict:
     world = HighwayWorld(TESTING_ENV, num_envs=args.batch, seed=0)
     av = make_av(world, WEAK_AV)
     start = time.perf_counter()
-    nde = run_campaign(world, av, n_tests=args.nde_tests, seed=11)
+    if args.nde_reference:
+        mean, half, n = (float(x) for x in args.nde_reference.split(","))
+        mc = Estimate(int(n), mean, half * math.sqrt(n) / 1.645, half, half / mean,
+                      round(mean * n))
+    else:
+        mc = run_campaign(world, av, n_tests=args.nde_tests, seed=11).estimate()
     nde_time = time.perf_counter() - start
-    mc = nde.estimate()
-    adversary = NadeAdversary(world, surrogates=[matching_surrogate(world, WEAK_AV)],
-                              eps=args.eps)
+    # independent workers (seeds 12, 13, ...) each run whole repeats
+    workers = max(1, args.workers)
+    per_worker = args.nade_repeats // workers
+    max_controls = args.weak_max_controls or None
+    risk = WEAK_RESIDUAL_RISK if args.weak_residual_risk is None else args.weak_residual_risk
+    jobs = [(args.batch, per_worker * args.tests_per_repeat, args.seed + k, args.eps,
+             max_controls, risk) for k in range(workers)]
     start = time.perf_counter()
-    nade = run_campaign(world, av, n_tests=args.nade_repeats * args.tests_per_repeat,
-                        adversary=adversary, seed=12, max_controls=WEAK_AV_MAX_CONTROLS)
+    if workers == 1:
+        parts = [_weak_nade_block(jobs[0])]
+    else:
+        context = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+            parts = list(pool.map(_weak_nade_block, jobs))
     nade_time = time.perf_counter() - start
-    is_est = nade.estimate()
+    crash = torch.cat([c for c, _ in parts])
+    weight = torch.cat([w for _, w in parts])
+    if args.save_samples:
+        torch.save({"crash": crash, "weight": weight, "workers": workers}, args.save_samples)
+    samples = crash.double() * weight
+    is_est = estimate(samples)
     se = math.hypot(mc.half_width, is_est.half_width) / 1.645
-    blocks = nade.samples.view(args.nade_repeats, args.tests_per_repeat)
+    repeats = per_worker * workers
+    blocks = samples.view(repeats, args.tests_per_repeat)
     covered = [abs(estimate(b).mean - mc.mean) <= estimate(b).half_width for b in blocks]
-    weight = nade.weight
+    tail = weight[crash].sort(descending=True).values
     return {
-        "av": WEAK_AV, "eps": args.eps, "crude_monte_carlo": summary(mc),
+        "av": WEAK_AV, "eps": args.eps, "residual_risk": risk,
+        "crude_monte_carlo": summary(mc),
+        "crude_monte_carlo_source": "given" if args.nde_reference else "run (seed 11)",
         "nade": summary(is_est),
-        "z": (is_est.mean - mc.mean) / se,
+        "z": (is_est.mean - mc.mean) / se if se > 0 else None,
         "mean_weight": float(weight.mean()),
         "mean_weight_half_width_90": 1.645 * float(weight.std()) / math.sqrt(weight.numel()),
-        "coverage": {"repeats": args.nade_repeats, "tests_per_repeat": args.tests_per_repeat,
+        "weight_tail": {"crash_weights": int(tail.numel()),
+                        "max_crash_weight": float(tail[0]) if tail.numel() else None,
+                        "largest_crash_share": float(tail[0] / tail.sum()) if tail.numel()
+                        else None},
+        "coverage": {"repeats": repeats, "tests_per_repeat": args.tests_per_repeat,
                      "covered_share": sum(covered) / len(covered)},
-        "nde_seconds": nde_time, "nade_seconds": nade_time,
-        "max_controls_per_test": WEAK_AV_MAX_CONTROLS,
+        "per_test_std": {"nde": mc.std, "nade": is_est.std},
+        "nde_seconds": nde_time, "nade_seconds": nade_time, "workers": workers,
+        "max_controls_per_test": max_controls,
     }
 
 
 def efficiency(args) -> dict:
     world = HighwayWorld(TESTING_ENV, num_envs=args.batch, seed=0)
     av = make_av(world, ROBUST_AV)
-    adversary = NadeAdversary(world, surrogates=[matching_surrogate(world, ROBUST_AV)])
+    adversary = NadeAdversary(world, surrogates=[matching_surrogate(world, ROBUST_AV)],
+                              residual_risk=ROBUST_RESIDUAL_RISK)
     start = time.perf_counter()
     nade = run_campaign(world, av, n_tests=args.efficiency_tests, adversary=adversary, seed=21)
     nade_time = time.perf_counter() - start
     est = nade.estimate()
     converged = converged_at(nade.samples)
     crude = crude_tests_needed(est.mean) if 0 < est.mean < 1 else math.inf
-    start = time.perf_counter()
-    nde = run_campaign(world, av, n_tests=args.efficiency_tests, seed=22)
-    nde_time = time.perf_counter() - start
-    crashes = int(nde.crash.sum())
-    crash_weights = nade.weight[nade.crash]
-    top = float(crash_weights.max() / crash_weights.sum()) if len(crash_weights) else 0.0
+    ratio = est.mean * (1 - est.mean) / est.std**2 if est.std > 0 else None
     return {
-        "av": ROBUST_AV, "nade": summary(est), "nade_tests_to_rhw_0.3": converged,
+        "av": ROBUST_AV, "residual_risk": ROBUST_RESIDUAL_RISK, "nade": summary(est),
+        "nade_tests_to_rhw_0.3": converged,
         "crude_tests_needed_30.1_over_mu": crude,
         "reduction": (crude / converged) if converged else None,
-        "largest_crash_weight_share": top,
-        "nde_same_budget": {"tests": args.efficiency_tests, "crashes": crashes,
-                            "upper_95_if_none": 3.0 / args.efficiency_tests},
-        "nade_seconds": nade_time, "nde_seconds": nde_time,
+        "variance_ratio_mc_over_nade": ratio,
+        "rhw_at": rhw_at(nade.samples, (4096, 8192, 16384, 32768, 65536)),
+        "weight_tail": weight_tail(nade),
+        "controlled_steps_per_test": float(nade.controlled.double().mean()),
+        "nade_seconds": nade_time,
     }
 
 
 def adaptive(args) -> dict:
     world = HighwayWorld(TESTING_ENV, num_envs=args.batch, seed=0)
-    av_settings = {**ROBUST_AV, "max_decel": 2.0}
-    av = make_av(world, av_settings)
-    surrogates = [
-        matching_surrogate(world, {**ROBUST_AV, "max_decel": 1.5}, name="idm_brake_1.5"),
-        matching_surrogate(world, {**ROBUST_AV, "max_decel": 3.0}, name="idm_brake_3.0"),
-        ConstantSpeedSurrogate(),
-    ]
+    av = make_av(world, ADAPTIVE_AV)
+    attentive = {k: v for k, v in ADAPTIVE_AV.items() if k != "inattention"}
+    surrogates = [matching_surrogate(world, attentive, name="idm"), ConstantSpeedSurrogate()]
     runs = {}
     for surrogate in surrogates:
-        adversary = NadeAdversary(world, surrogates=[surrogate])
+        adversary = NadeAdversary(world, surrogates=[surrogate],
+                                  residual_risk=ADAPTIVE_RESIDUAL_RISK)
         campaign = run_campaign(world, av, n_tests=args.adaptive_tests,
                                 adversary=adversary, seed=31)
         runs[surrogate.name] = {**summary(campaign.estimate()),
                                 "tests_to_rhw_0.3": converged_at(campaign.samples)}
-    adversary = NadeAdversary(world, surrogates=surrogates)
+    adversary = NadeAdversary(world, surrogates=surrogates, residual_risk=ADAPTIVE_RESIDUAL_RISK)
     mix = AdaptiveMix(adversary, fit=combine_surrogates,
-                      refit_every=max(args.adaptive_tests // 20, args.batch))
+                      refit_every=max(args.adaptive_tests // 16, args.batch))
     campaign = run_campaign(world, av, n_tests=args.adaptive_tests, adversary=adversary,
                             seed=31, on_step=mix)
     runs["adaptive_mix"] = {**summary(campaign.estimate()),
                             "tests_to_rhw_0.3": converged_at(campaign.samples),
                             "coefficient_history": mix.history}
-    return {"av": av_settings, "surrogates": [s.name for s in surrogates], "runs": runs}
+    return {"av": ADAPTIVE_AV, "surrogates": [s.name for s in surrogates], "runs": runs}
+
+
+def d2rl(args) -> dict:
+    world = HighwayWorld(TESTING_ENV, num_envs=args.batch, seed=0)
+    av = make_av(world, WEAK_AV)
+    surrogate = matching_surrogate(world, WEAK_AV)
+    config = D2rlConfig(train_tests=args.d2rl_train_tests,
+                        batch_decisions=max(64, args.d2rl_train_tests // 32))
+    adversary = D2rlAdversary(world, surrogates=[surrogate], config=config,
+                              residual_risk=WEAK_RESIDUAL_RISK, seed=41)
+    start = time.perf_counter()
+    training, trainer = train_d2rl(world, av, adversary, seed=42)
+    train_time = time.perf_counter() - start
+    learned = run_campaign(world, av, n_tests=args.d2rl_tests, adversary=adversary, seed=43)
+    nade_adv = NadeAdversary(world, surrogates=[surrogate], residual_risk=WEAK_RESIDUAL_RISK)
+    nade = run_campaign(world, av, n_tests=args.d2rl_tests, adversary=nade_adv, seed=43)
+    nde = run_campaign(world, av, n_tests=args.d2rl_tests, seed=44)
+    out = {"av": WEAK_AV, "residual_risk": WEAK_RESIDUAL_RISK, "levels": list(config.levels),
+           "training": {"tests": training.weight.numel(), "updates": len(trainer.history),
+                        "seconds": train_time,
+                        "first": trainer.history[0] if trainer.history else None,
+                        "last": trainer.history[-1] if trainer.history else None}}
+    for name, campaign in (("d2rl", learned), ("nade", nade), ("nde", nde)):
+        est = campaign.estimate()
+        out[name] = {**summary(est), "tests_to_rhw_0.3": converged_at(campaign.samples)}
+    ref, est = out["nde"], out["d2rl"]
+    se = math.hypot(ref["half_width_90"], est["half_width_90"]) / 1.645
+    out["z_d2rl_vs_nde"] = (est["mean"] - ref["mean"]) / se if se > 0 else None
+    return out
 
 
 def main():
@@ -146,22 +238,38 @@ def main():
     parser.add_argument("--batch", type=int, default=1024)
     parser.add_argument("--nde-tests", type=int, default=60_000)
     parser.add_argument("--nade-repeats", type=int, default=200)
-    parser.add_argument("--tests-per-repeat", type=int, default=1000)
-    parser.add_argument("--efficiency-tests", type=int, default=60_000)
-    parser.add_argument("--adaptive-tests", type=int, default=30_000)
-    parser.add_argument("--sections", default="unbiasedness,efficiency,adaptive")
+    parser.add_argument("--tests-per-repeat", type=int, default=500)
+    parser.add_argument("--efficiency-tests", type=int, default=32_768)
+    parser.add_argument("--adaptive-tests", type=int, default=16_384)
+    parser.add_argument("--d2rl-train-tests", type=int, default=8_192)
+    parser.add_argument("--d2rl-tests", type=int, default=16_384)
+    parser.add_argument("--sections", default="unbiasedness,efficiency,adaptive,d2rl")
     parser.add_argument("--eps", type=float, default=0.1, help="NADE's eps (unbiasedness)")
+    parser.add_argument("--weak-max-controls", type=int, default=WEAK_AV_MAX_CONTROLS,
+                        help="controlled steps per test for the weak AV (0: no limit)")
+    parser.add_argument("--weak-residual-risk", type=float, default=None,
+                        help="NADE's residual risk for the weak AV (default: the study's)")
+    parser.add_argument("--seed", type=int, default=12, help="first NADE seed (unbiasedness)")
+    parser.add_argument("--save-samples", default="",
+                        help="torch.save the unbiasedness crashes and weights here")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes sharing the NADE repeats (unbiasedness)")
+    parser.add_argument("--nde-reference", default="",
+                        help="'mean,half_width,n' of an earlier crude Monte Carlo run of "
+                             "the same set-up, instead of running it again")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.quick:
         args.batch, args.nde_tests, args.nade_repeats = 32, 32, 2
         args.tests_per_repeat, args.efficiency_tests, args.adaptive_tests = 16, 32, 32
+        args.d2rl_train_tests, args.d2rl_tests = 64, 32
     result = {"benchmark": "av_testing_efficiency", "quick": args.quick,
               "environment": {"accel_noise": TESTING_ENV.accel_noise,
                               "n_background": TESTING_ENV.n_background,
                               "lanes": TESTING_ENV.n_lanes},
               "targets": {"abs_z": "< 4", "coverage": "0.80 to 0.98", "reduction": ">= 100"}}
-    sections = {"unbiasedness": unbiasedness, "efficiency": efficiency, "adaptive": adaptive}
+    sections = {"unbiasedness": unbiasedness, "efficiency": efficiency, "adaptive": adaptive,
+                "d2rl": d2rl}
     for name in args.sections.split(","):
         result[name] = sections[name](args)
     print(json.dumps(result, indent=2, default=float))

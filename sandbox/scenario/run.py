@@ -205,14 +205,30 @@ def _simulate(plan: RunPlan, result: RunResult) -> None:
         result.steps += 1
         done = step.done.cpu()
         if bool(done.any()):
-            _record(world, step, done, finished, episodes, result)
+            _record(world, step, done, finished, episodes, result,
+                    extra=_policy_metrics(policies, step))
         obs, masks = step.obs, step.masks
 
 
-def _record(world, step, done, finished, episodes, result: RunResult) -> None:
+def _policy_metrics(policies: dict, step) -> dict[str, torch.Tensor]:
+    """Per-episode metrics that policies report themselves (e.g. a test's weight).
+
+    Policies with an ``episode_metrics(step) -> {name: [num_envs] tensor}`` method add
+    them; the runner keeps the rows of the episodes that ended.
+    """
+    extra: dict[str, torch.Tensor] = {}
+    for policy in policies.values():
+        report = getattr(policy, "episode_metrics", None)
+        if report is not None:
+            extra.update(report(step))
+    return extra
+
+
+def _record(world, step, done, finished, episodes, result: RunResult,
+            extra: dict[str, torch.Tensor] | None = None) -> None:
     """Keep the metrics of episodes that just ended (up to ``episodes`` per env)."""
     wanted = done & (finished < episodes)
-    metrics = {k: v.cpu() for k, v in step.final_metrics.items()}
+    metrics = {k: v.cpu() for k, v in {**step.final_metrics, **(extra or {})}.items()}
     for env in torch.nonzero(wanted).flatten().tolist():
         row = {"env": env, "episode": int(finished[env])}
         row.update({k: float(v[env]) for k, v in metrics.items()})

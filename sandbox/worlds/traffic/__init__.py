@@ -1,9 +1,10 @@
 """Traffic family: the highway world, its drivers, and the AV testing harness.
 
 Importing the package registers the world ``"highway"`` and the policies
-``"naturalistic"`` (background) and ``"idm_mobil"`` (AV). The testing harness
-(:mod:`sandbox.worlds.traffic.testing`) and the Mesa reference model
-(:mod:`sandbox.worlds.traffic.reference`) are imported on demand.
+``"naturalistic"`` (background) and ``"idm_mobil"`` (AV), and the testing methods as
+background policies (``"nde"``, ``"nade"``, ``"nade_adaptive"``, ``"d2rl"``, from
+:mod:`sandbox.worlds.traffic.testing.methods`). The Mesa reference model
+(:mod:`sandbox.worlds.traffic.reference`) is imported on demand.
 """
 
 from sandbox.core.registry import POLICIES, WORLDS
@@ -15,6 +16,12 @@ from sandbox.worlds.traffic.state import HighwayState
 WORLDS.register("highway", HighwayWorld)
 POLICIES.register("naturalistic", NaturalisticPolicy)
 POLICIES.register("idm_mobil", IdmMobilPolicy)
+
+# the testing methods (background policies "nde", "nade", "nade_adaptive", "d2rl")
+from sandbox.worlds.traffic.testing.methods import FACTORIES as _TESTING_METHODS  # noqa: E402
+
+for _name, _factory in _TESTING_METHODS.items():
+    POLICIES.register(_name, _factory)
 
 __all__ = [
     "AV_DRIVER", "BACKGROUND_DRIVER", "DriverParams", "HighwayParams", "HighwayState",

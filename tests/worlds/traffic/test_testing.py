@@ -179,3 +179,100 @@ def test_combine_surrogates_recovers_a_known_mix():
     features = torch.rand(200, 3, generator=g, dtype=torch.float64).numpy()
     target = features @ [0.2, 0.0, 0.8]
     assert combine_surrogates(features, target) == pytest.approx([0.2, 0.0, 0.8], abs=1e-5)
+
+
+def test_residual_risk_gives_q_proportional_to_p_times_challenge_plus_risk():
+    world = HighwayWorld(TINY, num_envs=64, seed=1)
+    obs = world.reset()
+    av = IdmMobilPolicy(world, **RECKLESS)
+    action = av.act(obs["av"])
+    surrogate = matching_surrogate(world, RECKLESS)
+    base = NadeAdversary(world, surrogates=[surrogate]).proposal(action)
+    kappa = 0.05
+    prop = NadeAdversary(world, surrogates=[surrogate], residual_risk=kappa).proposal(action)
+    live = prop["critical"]
+    assert live.any()
+    p = prop["p"][live]
+    challenge = prop["challenges"][0][live]
+    star = p * (challenge + kappa)
+    expected = 0.9 * star / star.sum(-1, keepdim=True) + 0.1 * p
+    assert torch.allclose(prop["q"][live], expected, atol=1e-12)
+    # the risk does not change which vehicle is controlled, nor whether
+    assert torch.equal(prop["vehicle"], base["vehicle"])
+    assert torch.equal(prop["critical"], base["critical"])
+    # a risk that dwarfs every challenge leaves the naturalistic model
+    huge = NadeAdversary(world, surrogates=[surrogate], residual_risk=1.0).proposal(action)
+    assert (huge["q"][live] / huge["p"][live].clamp(min=1e-300))[huge["p"][live] > 0].max() < 2
+
+
+@pytest.mark.parametrize("risk", [-0.1, 1.5, math.nan])
+def test_residual_risk_outside_zero_one_is_refused(risk):
+    with pytest.raises(ConfigError, match="residual_risk"):
+        NadeAdversary(HighwayWorld(TINY), surrogates=[ConstantSpeedSurrogate()],
+                      residual_risk=risk)
+
+
+def test_campaign_refuses_a_policy_of_the_wrong_role_and_a_foreign_adversary():
+    from sandbox.worlds.traffic import NaturalisticPolicy
+
+    world = HighwayWorld(TINY, num_envs=4)
+    with pytest.raises(ConfigError, match="av_policy"):
+        run_campaign(world, NaturalisticPolicy(world), n_tests=4)
+    other = HighwayWorld(TINY, num_envs=4)
+    adversary = NadeAdversary(other, surrogates=[ConstantSpeedSurrogate()])
+    with pytest.raises(ConfigError, match="adversary"):
+        run_campaign(world, IdmMobilPolicy(world), n_tests=4, adversary=adversary)
+    with pytest.raises(ConfigError, match="n_tests"):
+        run_campaign(world, IdmMobilPolicy(world), n_tests=1)
+    with pytest.raises(ConfigError, match="max_controls"):
+        run_campaign(world, IdmMobilPolicy(world), n_tests=4, max_controls=-1)
+
+
+@pytest.mark.slow
+def test_nade_weights_average_to_one_with_the_residual_risk():
+    # E_q[W] = 1 for any valid proposal: a check of the bookkeeping over whole tests
+    world = HighwayWorld(TINY, num_envs=128, seed=2)
+    av = IdmMobilPolicy(world, **RECKLESS)
+    adversary = NadeAdversary(world, surrogates=[matching_surrogate(world, RECKLESS)],
+                              residual_risk=0.03)
+    campaign = run_campaign(world, av, n_tests=512, adversary=adversary, seed=6,
+                            max_controls=2)
+    w = campaign.weight
+    assert campaign.controlled.sum() > 100
+    assert abs(float(w.mean()) - 1.0) < 4 * float(w.std()) / math.sqrt(w.numel())
+
+
+class _LaneChanger(ConstantSpeedSurrogate):
+    """Answers with [acceleration, lane change] pairs: not the AV's longitudinal action."""
+
+    def accel(self, speed, gap, leader_speed):
+        return torch.stack([torch.zeros_like(speed), torch.ones_like(speed)], -1)
+
+
+class _Reckless(ConstantSpeedSurrogate):
+    def accel(self, speed, gap, leader_speed):
+        return torch.full_like(speed, math.nan)
+
+
+class _Numpy(ConstantSpeedSurrogate):
+    def accel(self, speed, gap, leader_speed):
+        return speed.numpy() * 0.0
+
+
+@pytest.mark.parametrize("surrogate", [_LaneChanger(), _Reckless(), _Numpy()],
+                         ids=["two-actions", "nan", "not-a-tensor"])
+def test_surrogate_whose_actions_do_not_fit_the_av_role_is_refused(surrogate):
+    with pytest.raises(ConfigError, match=r"surrogates\[1\]"):
+        NadeAdversary(HighwayWorld(TINY), surrogates=[IdmSurrogate(), surrogate])
+
+
+def test_an_adversary_that_never_controls_leaves_the_naturalistic_draws_unchanged():
+    # the adversary has its own stream: with nothing controlled NADE is exactly the NDE
+    world = HighwayWorld(TINY, num_envs=16, seed=0)
+    av = IdmMobilPolicy(world, **RECKLESS)
+    nde = run_campaign(world, av, n_tests=32, seed=7)
+    idle = NadeAdversary(world, surrogates=[matching_surrogate(world, RECKLESS)],
+                         min_criticality=2.0)
+    nade = run_campaign(world, av, n_tests=32, seed=7, adversary=idle)
+    assert torch.equal(nde.crash, nade.crash) and torch.equal(nde.steps, nade.steps)
+    assert (nade.weight == 1).all() and (nade.controlled == 0).all()

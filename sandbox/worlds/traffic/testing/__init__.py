@@ -6,7 +6,11 @@
   the convergence rule and the tests crude Monte Carlo needs.
 - :mod:`.surrogates`: models of the AV that predict a maneuver's challenge.
 - :class:`AdaptiveMix`: re-fits the mix of several surrogates as tests accumulate.
-- :mod:`.studies`: the set-ups of the unbiasedness and efficiency studies.
+- :mod:`.d2rl`: dense learning (D2RL): a PPO-trained control level on top of NADE,
+  trained on the critical steps only (imports the solver layer on demand).
+- :mod:`.methods`: the methods as background policies (``nde``, ``nade``,
+  ``nade_adaptive``, ``d2rl``) that scenario files name.
+- :mod:`.studies`: the set-ups of the unbiasedness, efficiency and adaptive studies.
 """
 
 from sandbox.worlds.traffic.testing.adaptive import AdaptiveMix

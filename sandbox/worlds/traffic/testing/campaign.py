@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from sandbox.core.errors import check_range
+from sandbox.core.errors import ConfigError, check_range
 from sandbox.core.seeding import derive_seed, make_generator
 from sandbox.worlds.traffic.policies import NaturalisticPolicy
 from sandbox.worlds.traffic.testing.estimators import Estimate, crash_samples, estimate
@@ -79,6 +79,15 @@ def run_campaign(
         The :class:`Campaign` (exactly ``n_tests`` tests).
     """
     check_range("n_tests", n_tests, low=2)
+    if max_controls is not None:
+        check_range("max_controls", max_controls, low=0)
+    role = getattr(av_policy, "role", None)
+    if getattr(role, "name", None) != "av" or not hasattr(av_policy, "act"):
+        raise ConfigError("av_policy", type(av_policy).__name__,
+                          "a policy for the 'av' role (e.g. IdmMobilPolicy(world))")
+    if adversary is not None and getattr(adversary, "world", world) is not world:
+        raise ConfigError("adversary", type(adversary).__name__,
+                          "an adversary built for this world (NadeAdversary(world, ...))")
     batch = world.num_envs
     quota = math.ceil(n_tests / batch)
     obs = world.reset(seed=derive_seed(seed, "world"))

@@ -36,6 +36,26 @@ from sandbox.worlds.traffic.testing.surrogates import (
 N_CANDIDATES = 6
 
 
+def _check_surrogate(surrogate: Surrogate, field: str) -> None:
+    """Refuse a surrogate that does not give the AV role's action for a state.
+
+    A surrogate must map (speed, gap, leader speed) to a finite acceleration (m/s^2, the
+    AV's longitudinal action) of the same shape.
+    """
+    probe = torch.tensor([[30.0, 10.0], [25.0, 0.0]], dtype=torch.float64)
+    try:
+        accel = surrogate.accel(probe, probe + 5.0, probe)
+    except Exception as exc:  # a user's model: report it, whatever it raised
+        raise ConfigError(field, getattr(surrogate, "name", type(surrogate).__name__),
+                          f"a model whose accel(speed, gap, leader_speed) works on tensors "
+                          f"({type(exc).__name__}: {exc})") from None
+    if not isinstance(accel, torch.Tensor) or accel.shape != probe.shape or not bool(
+            torch.isfinite(accel).all()):
+        raise ConfigError(field, getattr(surrogate, "name", type(surrogate).__name__),
+                          "a model whose accel(speed, gap, leader_speed) returns finite "
+                          "accelerations (m/s^2, the AV role's action) of the inputs' shape")
+
+
 class NadeAdversary:
     """Chooses and samples the most critical background maneuver in each step.
 
@@ -58,16 +78,21 @@ class NadeAdversary:
         eps: float = 0.1,
         min_criticality: float = 1e-6,
         challenge: ChallengeSettings | None = None,
+        residual_risk: float = 0.0,
     ):
         check_range("eps", eps, low=0.0, high=1.0, low_open=True)
+        check_range("residual_risk", residual_risk, low=0.0, high=1.0)
         check_range("min_criticality", min_criticality, low=0.0)
         if len(surrogates) == 0 or not all(isinstance(s, Surrogate) for s in surrogates):
             raise ConfigError("surrogates", surrogates, "one or more Surrogate models")
+        for i, surrogate in enumerate(surrogates):
+            _check_surrogate(surrogate, f"surrogates[{i}]")
         self.world = world
         self.params = world.params
         self.surrogates = list(surrogates)
         self.eps = float(eps)
         self.min_criticality = float(min_criticality)
+        self.residual_risk = float(residual_risk)
         self.challenge_settings = challenge or ChallengeSettings()
         self.set_coefficients(coefficients)
         self._build_rollout_table()
@@ -170,7 +195,8 @@ class NadeAdversary:
 
         Returns:
             ``vehicle [B]`` (background index of the most critical candidate, -1 if
-            none), ``p`` and ``q`` ``[B, A]`` float64 over its actions, ``criticality
+            none), ``p``, ``q`` and ``share`` (``q`` before mixing in ``eps p``) ``[B, A]``
+            float64 over its actions, ``criticality
             [B]`` (its summed criticality), ``critical [B]`` bool (above the threshold)
             and ``challenges [S, B, A]`` (each surrogate's challenge of its actions).
         """
@@ -183,13 +209,17 @@ class NadeAdversary:
         pick = best.view(-1, 1, 1).expand(-1, 1, p_cand.shape[-1])
         p_best = p_cand.gather(1, pick).squeeze(1)
         crit_best = criticality.gather(1, pick).squeeze(1)
-        share = crit_best / best_total.clamp(min=1e-300).unsqueeze(-1)
+        # q* proportional to p(u) (challenge(u) + residual_risk): the optimal proposal when
+        # the crash probability after u is its challenge plus a risk that u does not change
+        kappa = self.residual_risk
+        share = (crit_best + kappa * p_best) / (best_total + kappa).clamp(
+            min=1e-300).unsqueeze(-1)
         q = (1.0 - self.eps) * share + self.eps * p_best
         n_surrogates = challenges.shape[0]
         own = challenges.gather(2, pick.unsqueeze(0).expand(n_surrogates, -1, -1, -1))
         return {
             "vehicle": candidates.gather(1, best.unsqueeze(1)).squeeze(1) - 1,
-            "p": p_best, "q": q, "criticality": best_total,
+            "p": p_best, "q": q, "share": share, "criticality": best_total,
             "critical": best_total > self.min_criticality,
             "challenges": own.squeeze(2),
         }
@@ -216,7 +246,25 @@ class NadeAdversary:
         controlled = prop["critical"]
         if allowed is not None:
             controlled = controlled & allowed
-        p, q = prop["p"], prop["q"]
+        return self.apply(prop, prop["q"], controlled, background_action, generator=generator)
+
+    @staticmethod
+    def apply(prop: dict, q: torch.Tensor, controlled: torch.Tensor,
+              background_action: torch.Tensor, *, generator: torch.Generator):
+        """Draw the controlled vehicle's maneuver from ``q`` where ``controlled``.
+
+        Args:
+            prop: :meth:`proposal`'s output (``vehicle``, ``p``, ``challenges``).
+            q: ``[B, A]`` float64 proposal, ``q > 0`` wherever ``p > 0``.
+            controlled: ``[B]`` bool.
+            background_action: ``[B, N]`` int64 naturalistic draws.
+            generator: the adversary's random stream (one uniform per environment and
+                step, whether controlled or not, so streams stay aligned).
+
+        Returns:
+            As :meth:`modify`.
+        """
+        p = prop["p"]
         cdf = q.cumsum(-1)
         u = torch.rand(q.shape[0], 1, generator=generator, device=q.device, dtype=q.dtype)
         drawn = torch.searchsorted(cdf, u * cdf[:, -1:], right=True).clamp(max=q.shape[-1] - 1)

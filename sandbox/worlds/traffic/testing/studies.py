@@ -13,7 +13,10 @@ only in how hard they can brake:
 - :data:`ROBUST_AV` (2.5 m/s^2): no crash in 100,000 naturalistic tests (rate below
   about 3e-5), for the efficiency check.
 
-Both follow closely (time headway 0.5 s) and keep their lane.
+Both follow closely (time headway 0.5 s) and keep their lane. The adaptive-mix study
+uses :data:`ADAPTIVE_AV`, between an IDM and a constant-speed surrogate. Each study sets
+NADE's residual risk (the crash probability after a step that its maneuver does not
+change; see :class:`~sandbox.worlds.traffic.testing.nade.NadeAdversary`).
 """
 
 from __future__ import annotations
@@ -33,6 +36,20 @@ ROBUST_AV = {"time_headway": 0.5, "max_decel": 2.5, "lane_changes": False}
 #: Controlled steps per test allowed when testing the weak AV: its crashes come mostly
 #: from the natural dynamics, where further control only adds weight variance.
 WEAK_AV_MAX_CONTROLS = 1
+#: NADE's residual risk for the weak AV. After a controlled step the weak AV crashed in
+#: 2-4 % of tests whose drawn maneuver the surrogate called harmless and in 9 % after a
+#: challenge of 0.01 (8,192 tests); of the two values tried, 0.06 gave intervals that
+#: cover crude Monte Carlo's value (88 % of 200 repeats), 0.03 fell short (77 %).
+WEAK_RESIDUAL_RISK = 0.06
+#: Residual risk for the robust AV (its crashes are rarer by orders of magnitude).
+ROBUST_RESIDUAL_RISK = 1e-4
+#: The adaptive-mix study's AV: IDM braking at most 1.5 m/s^2 that, with probability 0.3
+#: per step, keeps its previous acceleration; between an IDM and a constant-speed
+#: surrogate, equal to neither.
+ADAPTIVE_AV = {"time_headway": 0.5, "max_decel": 1.5, "inattention": 0.3,
+               "lane_changes": False}
+#: Residual risk for the adaptive-mix study.
+ADAPTIVE_RESIDUAL_RISK = 0.01
 
 
 def make_av(world, settings: dict) -> IdmMobilPolicy:
