@@ -19,12 +19,26 @@ st.markdown(
     "computed by the `sandbox` library, so the app, the command line and reports agree."
 )
 
+st.header("Pages")
+st.markdown(
+    "- **Economy**: two planner policies side by side on a configurable economy (free market, "
+    "US federal, Saez, search optimum, fixed rates, or a trained planner).\n"
+    "- **Training**: two-level planner/worker training in the background; watch welfare and "
+    "losses live, stop, resume, and use the trained planner on the Economy page.\n"
+    "- **Batches**: filter a results folder, plot metrics against swept parameters, launch "
+    "a batch.\n"
+    "- **Report**: build and download the policy-analysis report of a results folder.\n"
+    "- **Traffic testing**: estimate an automated vehicle's crash rate by crude Monte Carlo "
+    "or NADE, watch the estimate converge, and replay a test on the road.\n"
+    "- **Gather Trade Build**: one episode of the spatial economy, drawn step by step."
+)
+
 st.header("Worlds")
 rows = []
 for name in WORLDS.names():
     doc = (WORLDS.get(name).__doc__ or "").strip().splitlines()
     rows.append({"world": name, "what it is": doc[0] if doc else ""})
-st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
+st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
 
 @st.cache_data(show_spinner=False)
@@ -43,7 +57,7 @@ def scenario_catalogue(folder: str) -> list[dict]:
 
 st.header("Scenario files")
 catalogue = scenario_catalogue(str(SCENARIOS))
-st.dataframe(pd.DataFrame(catalogue), hide_index=True, use_container_width=True)
+st.dataframe(pd.DataFrame(catalogue), hide_index=True, width="stretch")
 chosen = st.selectbox("Open a scenario file", [e["file"] for e in catalogue], index=None,
                       key="scenario_file")
 if chosen:
@@ -75,4 +89,4 @@ if text:
     else:
         st.success(f"Valid scenario **{spec.name}**: {spec.question}")
         if st.button("Run it", key="run_upload"):
-            st.dataframe(run_scenario_text(text), hide_index=True, use_container_width=True)
+            st.dataframe(run_scenario_text(text), hide_index=True, width="stretch")

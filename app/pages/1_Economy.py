@@ -8,6 +8,7 @@ import streamlit as st
 from sandbox.core.errors import ConfigError
 from sandbox.report.figures import by_skill_figure, distribution_figure, tax_schedule_figure
 from sandbox.scenario import evaluate, parse_scenario, validate_scenario
+from sandbox.scenario.training_runs import RUNS_FOLDER, list_planners
 
 POLICIES = {
     "Free market": "free_market",
@@ -23,6 +24,7 @@ HEADLINE = {"inverse_income_weighted_utility": "welfare (inverse-income)",
             "productivity": "productivity", "equality": "equality", "revenue": "revenue",
             "mean_hours": "mean hours"}
 BRACKETS = 7
+OTHER_FILE = "another file..."
 
 st.set_page_config(page_title="Economy - Policy Sandbox", layout="wide")
 st.title("One-step tax economy")
@@ -64,35 +66,61 @@ def policy_widgets(column, label: str, default: str, key: str) -> dict:
                      for k in range(BRACKETS)]
             entry["params"] = {"rates": rates}
         elif POLICIES[name] == "checkpoint":
-            entry["params"] = {"path": st.text_input("Checkpoint file", key=f"{key}_path")}
+            entry["params"] = {"path": checkpoint_widgets(key)}
         return entry
+
+
+def checkpoint_widgets(key: str) -> str:
+    """Pick a planner trained on the Training page, or type another checkpoint's path."""
+    folder = st.session_state.get("runs_folder", str(RUNS_FOLDER))
+    choices = {str(c.path): c.label for c in list_planners(folder)}
+    preset = st.session_state.get(f"{key}_checkpoint")  # e.g. sent by the Training page
+    if preset and preset != OTHER_FILE and preset not in choices:
+        choices[preset] = preset
+    options = [*choices, OTHER_FILE]
+    picked = st.selectbox("Trained planner", options, format_func=lambda p: choices.get(p, p),
+                          key=f"{key}_checkpoint",
+                          help=f"planners of the training runs in {folder} (Training page)")
+    if picked != OTHER_FILE:
+        return picked
+    return st.text_input("Checkpoint file", key=f"{key}_path")
 
 
 left, right = st.columns(2)
 policy_a = policy_widgets(left, "Policy A", "US federal", "policy_a")
 policy_b = policy_widgets(right, "Policy B", "Saez", "policy_b")
 
-scenario = {
-    "name": "economy_page",
-    "world": {"name": "onestep_economy",
-              "params": {"num_workers": int(num_workers), "skill_source": skill_source,
-                         "utility": utility, "planner_objective": objective}},
-    "roles": {"workers": {"policy": "best_response"}, "planner": [policy_a, policy_b]},
-    "evaluation": {"episodes": 1, "seeds": [int(seed)], "deterministic": True},
-}
+world = {"name": "onestep_economy",
+         "params": {"num_workers": int(num_workers), "skill_source": skill_source,
+                    "utility": utility, "planner_objective": objective}}
+
+
+def side_scenario(policy: dict) -> dict:
+    """The scenario of one compared policy (each side is computed, and cached, alone)."""
+    return {"name": "economy_page", "world": world,
+            "roles": {"workers": {"policy": "best_response"}, "planner": policy},
+            "evaluation": {"episodes": 1, "seeds": [int(seed)], "deterministic": True}}
 
 
 @st.cache_data(show_spinner="Computing best responses...", max_entries=64)
-def compute(config_json: str) -> list[dict]:
-    """Metrics and per-worker tables of each compared policy (cached on the config)."""
+def compute(config_json: str) -> dict:
+    """Metrics and per-worker tables of one policy's run (cached on the resolved config).
+
+    A side's run depends only on the economy and its own policy, so changing one policy
+    recomputes that side alone. A failed run is checked again by validation, which names
+    the bad field.
+    """
     spec = parse_scenario(json.loads(config_json))
-    validate_scenario(spec)
-    return [{"label": r.plan.variant, "status": r.status, "error": r.error,
-             "metrics": r.metrics, "tables": r.tables} for r in evaluate(spec)]
+    (result,) = evaluate(spec)
+    if result.status != "ok":
+        validate_scenario(spec)  # raises the ConfigError naming the field, if there is one
+    return {"label": result.plan.variant, "status": result.status, "error": result.error,
+            "metrics": result.metrics, "tables": result.tables}
 
 
 try:
-    outcomes = compute(json.dumps(scenario, sort_keys=True))
+    outcomes = [compute(json.dumps(side_scenario(p), sort_keys=True))
+                for p in (policy_a, policy_b)]
 except ConfigError as exc:
     st.error(f"**{exc.field}**: got `{exc.value!r}`; expected {exc.expected}.")
     st.stop()
@@ -117,15 +145,15 @@ schedules = {o["label"]: o["tables"]["schedule"] for o in outcomes}
 agents = {o["label"]: o["tables"]["agents"] for o in outcomes}
 top = max(max(t["income"]) for t in agents.values()) * 1.1
 st.plotly_chart(tax_schedule_figure(schedules, max_income=max(top, 1.0)),
-                use_container_width=True)
+                width="stretch")
 c1, c2 = st.columns(2)
 c1.plotly_chart(by_skill_figure(agents, "hours", title="Hours by skill"),
-                use_container_width=True)
+                width="stretch")
 c2.plotly_chart(by_skill_figure(agents, "income", title="Pre-tax income by skill"),
-                use_container_width=True)
+                width="stretch")
 st.plotly_chart(distribution_figure({k: v["utility"] for k, v in agents.items()},
                                     title="Distribution of utility", axis="utils"),
-                use_container_width=True)
+                width="stretch")
 with st.expander("All metrics"):
     st.dataframe(pd.DataFrame({o["label"]: o["metrics"] for o in outcomes}),
-                 use_container_width=True)
+                 width="stretch")

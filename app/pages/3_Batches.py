@@ -63,7 +63,7 @@ except (SandboxError, ConfigError) as exc:
 rows = [{k: v for k, v in r.items() if k != "episodes" and not k.startswith("table.")}
         for r in table.to_pylist()]
 st.write(f"{len(rows)} runs")
-st.dataframe(rows, use_container_width=True, height=260)
+st.dataframe(rows, width="stretch", height=260)
 
 metrics = metric_columns(connect(folder))
 params = [c for c in table.column_names if c.startswith("param.")]
@@ -73,4 +73,4 @@ if rows and metrics:
     axis = right.selectbox("Against", params or ["seed"], key="axis")
     figure = px.scatter(rows, x=axis, y=metric, color="variant",
                         title=f"{metric} against {axis.removeprefix('param.')}")
-    st.plotly_chart(figure, use_container_width=True)
+    st.plotly_chart(figure, width="stretch")
