@@ -7,8 +7,10 @@ on the same machine, interleaved seed by seed so both see the same load. A run i
 when the mean return of the last 20 finished training episodes reaches the threshold
 (475 for CartPole-v1, -200 for Pendulum-v1); the step counted is the environment step
 at which that episode finished, and the seconds are wall-clock from the start of
-training to the end of the rollout (ours) or step (SB3) where it was detected. Both use
-one torch thread. Figures are medians over seeds; ratios are ours / SB3.
+training to the end of the rollout (ours) or step (SB3) where it was detected; CPU
+seconds (process time) are reported beside them, as wall-clock time on a shared machine
+depends on its load. Both use one torch thread. Figures are medians over seeds; ratios
+are ours / SB3.
 
 Needs ``stable-baselines3`` (the ``bench`` extra); without it only ours runs.
 
@@ -36,14 +38,16 @@ from sandbox.solvers import PPO, PPOConfig  # noqa: E402
 
 WINDOW = 20
 
-# Our settings per task. CartPole: the zoo's settings. Pendulum: the zoo's discount and
+# Our settings per task. CartPole: the zoo's settings except two minibatches of 128 per
+# epoch (SB3 takes the whole 256-step rollout as one batch), so each rollout gives twice
+# the gradient steps. Pendulum: the zoo's discount and
 # learning rate with shorter rollouts (256 steps x 4 envs), minibatches of 128, rewards
 # scaled by 0.1 and a tanh-squashed Gaussian (no state-dependent exploration).
 TASKS = {
     "cartpole": {
         "env_id": "CartPole-v1", "threshold": 475.0, "budget": 100_000, "num_envs": 8,
         "ours": PPOConfig(num_steps=32, learning_rate=1e-3, gamma=0.98, gae_lambda=0.8,
-                          update_epochs=20, num_minibatches=1, anneal_clip=True),
+                          update_epochs=20, num_minibatches=2, anneal_clip=True),
         "sb3": {"n_envs": 8, "n_steps": 32, "batch_size": 256, "gae_lambda": 0.8,
                 "gamma": 0.98, "n_epochs": 20, "ent_coef": 0.0, "learning_rate": "lin_1e-3",
                 "clip_range": "lin_0.2"},
@@ -64,7 +68,7 @@ def run_ours(task: dict, seed: int, budget: int) -> dict:
     """Train our PPO until solved or out of budget."""
     world = GymnasiumWorld.make(task["env_id"], num_envs=task["num_envs"], seed=seed)
     learner = PPO(world, "agent", task["ours"], seed=seed)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     solved: dict = {}
     recent: deque = deque(maxlen=WINDOW)
     checked = [0]  # env steps already scanned
@@ -76,13 +80,15 @@ def run_ours(task: dict, seed: int, budget: int) -> dict:
         for step, value in new:
             recent.append(value)
             if len(recent) == WINDOW and sum(recent) / WINDOW >= task["threshold"]:
-                solved.update(steps=step, seconds=time.perf_counter() - start)
+                solved.update(steps=step, seconds=time.perf_counter() - start,
+                              cpu_seconds=time.process_time() - cpu)
                 return True
         return False
 
     learner.learn(budget, callback=check)
     world.close()
-    return solved or {"steps": None, "seconds": time.perf_counter() - start}
+    return solved or {"steps": None, "seconds": time.perf_counter() - start,
+                      "cpu_seconds": time.process_time() - cpu}
 
 
 def _schedule(value):
@@ -106,7 +112,7 @@ def run_sb3(task: dict, seed: int, budget: int) -> dict:
 
     class Stop(BaseCallback):
         def _on_training_start(self) -> None:
-            self.start = time.perf_counter()
+            self.start, self.cpu = time.perf_counter(), time.process_time()
 
         def _on_step(self) -> bool:
             for info in self.locals["infos"]:
@@ -114,26 +120,30 @@ def run_sb3(task: dict, seed: int, budget: int) -> dict:
                     recent.append(info["episode"]["r"])
                     if len(recent) == WINDOW and sum(recent) / WINDOW >= task["threshold"]:
                         solved.update(steps=self.num_timesteps,
-                                      seconds=time.perf_counter() - self.start)
+                                      seconds=time.perf_counter() - self.start,
+                                      cpu_seconds=time.process_time() - self.cpu)
                         return False
             return True
 
     callback = Stop()
     model.learn(budget, callback=callback)
     env.close()
-    return solved or {"steps": None, "seconds": time.perf_counter() - callback.start}
+    return solved or {"steps": None, "seconds": time.perf_counter() - callback.start,
+                      "cpu_seconds": time.process_time() - callback.cpu}
 
 
 def summarise(runs: list[dict]) -> dict:
     """Medians over seeds (an unsolved run counts as infinitely many steps)."""
-    steps = [r["steps"] if r["steps"] is not None else float("inf") for r in runs]
-    seconds = [r["seconds"] if r["steps"] is not None else float("inf") for r in runs]
-    median_steps, median_seconds = statistics.median(steps), statistics.median(seconds)
-    return {
-        "solved": sum(r["steps"] is not None for r in runs), "runs": runs,
-        "median_steps": None if median_steps == float("inf") else median_steps,
-        "median_seconds": None if median_seconds == float("inf") else round(median_seconds, 2),
-    }
+    def median(key):
+        values = [r[key] if r["steps"] is not None else float("inf") for r in runs]
+        value = statistics.median(values)
+        return None if value == float("inf") else round(value, 2)
+
+    for run in runs:
+        run["seconds"], run["cpu_seconds"] = round(run["seconds"], 2), round(run["cpu_seconds"], 2)
+    return {"solved": sum(r["steps"] is not None for r in runs), "runs": runs,
+            "median_steps": median("steps"), "median_seconds": median("seconds"),
+            "median_cpu_seconds": median("cpu_seconds")}
 
 
 def main() -> None:
@@ -168,8 +178,9 @@ def main() -> None:
         if ours and peer and result["ours"]["median_steps"] and result["sb3_zoo"]["median_steps"]:
             result["steps_ratio"] = round(
                 result["ours"]["median_steps"] / result["sb3_zoo"]["median_steps"], 3)
-            result["seconds_ratio"] = round(
-                result["ours"]["median_seconds"] / result["sb3_zoo"]["median_seconds"], 3)
+            for key in ("seconds", "cpu_seconds"):
+                result[f"{key}_ratio"] = round(result["ours"][f"median_{key}"]
+                                               / result["sb3_zoo"][f"median_{key}"], 3)
         output[name] = result
     print(json.dumps(output, indent=2))
 

@@ -12,6 +12,12 @@ worker role (the one-step economy by default):
    the planner's entropy coefficient falls from high to low, both by linear
    :class:`~sandbox.solvers.schedules.Anneal` schedules counted in phase-2 updates. The
    planner acts when the world says so (once per tax period in the one-step economy).
+   With ``planner_every = k`` the planner updates on every k-th update only, so the
+   workers adapt faster than the planner (a planner that moves as fast as its workers
+   can learn to exploit their lag rather than their best responses).
+3. Settle (``settle_updates``, default 0): the workers alone go on learning against the
+   planner's final policy with the final rate cap, so that the learned workers have
+   re-adapted to the learned schedule when it is evaluated.
 
 Every ``checkpoint_every`` updates the whole training state (networks, optimizers,
 random streams, world state, update count) is written atomically; resuming from it
@@ -79,6 +85,13 @@ class TwoLevelConfig:
     """Rate cap over phase-2 updates (the world's ``set_rate_cap``)."""
     planner_entropy: Anneal = Anneal(0.5, 0.01, 0, 100, name="planner_entropy")
     """Planner's entropy coefficient over phase-2 updates."""
+    planner_every: int = 1
+    """In phase 2 the planner updates on every this-many-th update, the workers on every
+    one: workers adapt faster than the planner, which makes their lag harder to exploit."""
+    settle_updates: int = 0
+    """Updates of the workers alone after phase 2 (phase 3), the planner's policy fixed
+    (still sampled) and the rate cap at its final value: the workers re-adapt to the
+    learned schedule."""
     checkpoint_every: int = 25
     """Write a checkpoint after every this many updates (and after the last)."""
     planner_role: str = "planner"
@@ -87,11 +100,11 @@ class TwoLevelConfig:
     """Name of the worker role."""
 
     def __post_init__(self):
-        for name in ("rollout_steps", "checkpoint_every"):
+        for name in ("rollout_steps", "checkpoint_every", "planner_every"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"train.{name}", value, "an integer >= 1")
-        for name in ("phase1_updates", "phase2_updates"):
+        for name in ("phase1_updates", "phase2_updates", "settle_updates"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ConfigError(f"train.{name}", value, "an integer >= 0")
@@ -102,8 +115,8 @@ class TwoLevelConfig:
 
     @property
     def total_updates(self) -> int:
-        """Updates in both phases."""
-        return self.phase1_updates + self.phase2_updates
+        """Updates in all phases."""
+        return self.phase1_updates + self.phase2_updates + self.settle_updates
 
 
 class TwoLevel:
@@ -143,6 +156,9 @@ class TwoLevel:
         if update < cfg.phase1_updates:
             return 1, 0.0, 0.0
         since = update - cfg.phase1_updates
+        if since >= cfg.phase2_updates:
+            end = cfg.phase2_updates
+            return 3, cfg.rate_cap.at(end), cfg.planner_entropy.at(end)
         return 2, cfg.rate_cap.at(since), cfg.planner_entropy.at(since)
 
     # ------------------------------------------------------------------ update
@@ -164,8 +180,8 @@ class TwoLevel:
         if cfg.worker_role in batches:
             stats["workers"] = self.workers.update(
                 batches[cfg.worker_role], progress=u / max(1, cfg.total_updates))
-        if phase == 2 and cfg.planner_role in batches:
-            since = u - cfg.phase1_updates
+        since = u - cfg.phase1_updates
+        if phase == 2 and cfg.planner_role in batches and since % cfg.planner_every == 0:
             stats["planner"] = self.planner.update(
                 batches[cfg.planner_role], progress=since / max(1, cfg.phase2_updates),
                 ent_coef=planner_ent)

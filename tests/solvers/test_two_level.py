@@ -58,6 +58,23 @@ def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path):
     assert torch.equal(loaded.module.actor_head.weight, head)
 
 
+def test_resume_is_exact_with_planner_every_and_a_settle_phase(tmp_path):
+    def make(folder):
+        return TwoLevel(world(), config(phase1=1, phase2=3, every=3, planner_every=2,
+                                        settle_updates=2), seed=5, out_dir=tmp_path / folder)
+
+    full = make("full")
+    full.train(progress=False)
+    resumed = make("resumed")  # from update 3: mid phase 2, between planner updates
+    resumed.train(resume=tmp_path / "full" / "checkpoints" / "update_000003.pt",
+                  progress=False)
+    assert resumed.update == full.update == 6
+    assert resumed.planner.updates == full.planner.updates == 2
+    expected, got = parameters(full), parameters(resumed)
+    for key in expected:
+        assert torch.equal(expected[key], got[key]), key
+
+
 def test_resume_in_the_same_folder_drops_rows_after_the_checkpoint(tmp_path):
     solver = TwoLevel(world(), config(), seed=0, out_dir=tmp_path)
     solver.train(progress=False)
@@ -67,7 +84,9 @@ def test_resume_in_the_same_folder_drops_rows_after_the_checkpoint(tmp_path):
         assert [r["update"] for r in csv.DictReader(stream)] == ["1", "2", "3", "4"]
 
 
-def test_nan_rewards_stop_with_update_and_role_and_no_broken_checkpoint(tmp_path):
+@pytest.mark.parametrize(("role", "bad"), [("workers", float("nan")),
+                                         ("planner", float("inf"))])
+def test_nan_rewards_stop_with_update_and_role_and_no_broken_checkpoint(tmp_path, role, bad):
     w = world()
     original = w._step_state
     calls = {"n": 0}
@@ -76,12 +95,12 @@ def test_nan_rewards_stop_with_update_and_role_and_no_broken_checkpoint(tmp_path
         new, rewards, terminated, truncated, info = original(state, actions)
         calls["n"] += 1
         if calls["n"] > 4:  # from the third update on (two world steps per update)
-            rewards = {**rewards, "workers": torch.full_like(rewards["workers"], float("nan"))}
+            rewards = {**rewards, role: torch.full_like(rewards[role], bad)}
         return new, rewards, terminated, truncated, info
 
     w._step_state = poisoned
     solver = TwoLevel(w, config(phase1=2, phase2=2, every=1), seed=0, out_dir=tmp_path)
-    with pytest.raises(TrainingError, match=r"update 3: role 'workers'.*non-finite rewards"):
+    with pytest.raises(TrainingError, match=rf"update 3: role '{role}'.*non-finite rewards"):
         solver.train(progress=False)
     names = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
     assert names == ["update_000001.pt", "update_000002.pt"]
@@ -117,6 +136,12 @@ def test_bad_training_settings_are_rejected():
         TwoLevelConfig(rate_cap=Anneal(0.0, 1.5, 0, 10))
     with pytest.raises(ConfigError, match="roles"):
         TwoLevel(world(), TwoLevelConfig(planner_role="government"))
+    with pytest.raises(ConfigError, match="planner_every"):
+        TwoLevelConfig(planner_every=0)
+    with pytest.raises(ConfigError, match="settle_updates"):
+        TwoLevelConfig(settle_updates=-2)
+    with pytest.raises(ConfigError, match="planner_entropy.end_update"):
+        Anneal(0.5, 0.0, 4, 1, name="planner_entropy")
 
 
 def test_schedules_follow_the_curriculum():
@@ -127,6 +152,39 @@ def test_schedules_follow_the_curriculum():
     assert phase == 2 and cap == pytest.approx(0.5) and entropy == pytest.approx(0.275)
     assert solver.schedule_at(7)[1:] == (1.0, 0.05)
     assert SOLVERS.get("two_level") is TwoLevel
+
+
+def test_planner_every_and_settle_phase():
+    solver = TwoLevel(world(), config(phase1=1, phase2=4, planner_every=2, settle_updates=2),
+                      seed=0)
+    assert solver.config.total_updates == 7
+    assert solver.schedule_at(5) == (3, 1.0, 0.05)  # settle: final cap, planner fixed
+    solver.collector.reset(solver.world.seed)
+    planner_updates, phases = [], []
+    while solver.update < solver.config.total_updates:
+        before = solver.planner.updates
+        phases.append(solver.step()["phase"])
+        planner_updates.append(solver.planner.updates - before)
+    assert phases == [1, 2, 2, 2, 2, 3, 3]
+    assert planner_updates == [0, 1, 0, 1, 0, 0, 0]
+    assert solver.workers.updates == 7
+
+
+def test_tensorboard_scalars_match_the_csv_log(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    TwoLevel(world(), config(), seed=0, out_dir=tmp_path).train(progress=False)
+    events = list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+    assert len(events) == 1 and events[0].stat().st_size > 0
+    accumulator = EventAccumulator(str(tmp_path / "tensorboard"))
+    accumulator.Reload()
+    rows = list(csv.DictReader((tmp_path / "log.csv").open()))
+    for key in ("rate_cap", "workers_policy_loss", "productivity"):
+        scalars = accumulator.Scalars(key)
+        assert [s.step for s in scalars] == [int(r["update"]) for r in rows]
+        assert [s.value for s in scalars] == pytest.approx([float(r[key]) for r in rows],
+                                                           rel=1e-6)
 
 
 def _best_response_gap(solver) -> float:
