@@ -23,8 +23,10 @@ import os
 import signal
 import sys
 import threading
+import types
 from collections import deque
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing import connection, get_context
 from typing import Any
@@ -54,6 +56,23 @@ def worker_context():
         return get_context("spawn")
     context.set_forkserver_preload(["sandbox.batch.preload"])
     return context
+
+
+@contextmanager
+def _bare_main() -> Iterator[None]:
+    """Start a worker without re-running the driver's ``__main__`` script in it.
+
+    multiprocessing runs the parent's main file again in every new process. Workers need
+    only this module; and a driver inside Streamlit has a page script as ``__main__``,
+    which must not run again (without its server) in a worker.
+    """
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
 
 
 def warm_up() -> None:
@@ -153,7 +172,8 @@ class LocalPool:
         parent, child = self._context.Pipe()
         process = self._context.Process(target=_worker_main, daemon=True,
                                         args=(child, self.out))
-        process.start()
+        with _bare_main():
+            process.start()
         child.close()
         worker = _Worker(process, parent)
         self._workers.append(worker)

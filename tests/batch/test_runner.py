@@ -153,3 +153,21 @@ def test_failed_runs_are_recorded_and_counted_in_the_exit_status(tmp_path, capsy
     assert "4 run(s) failed" in capsys.readouterr().out
     # started again, nothing is rerun and the status still says 4 failed
     assert main(["batch", str(scenario), "--out", str(out)]) == 2 + 4
+
+
+def test_workers_do_not_rerun_the_drivers_main_script(tmp_path, monkeypatch):
+    # A driver inside Streamlit has a page script as __main__; multiprocessing would run
+    # that file again in every worker. A main script that fails when run must not matter.
+    import sys
+    import types
+
+    script = tmp_path / "page.py"
+    script.write_text("raise RuntimeError('the main script ran in a worker')\n")
+    page = types.ModuleType("__main__")
+    page.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", page)
+    scenario = write_scenario(tmp_path / "study.yaml", ECONOMY)
+    out = tmp_path / "out"
+    assert main(["batch", str(scenario), "--out", str(out), "--workers", "1"]) == 0
+    assert sys.modules["__main__"] is page
+    assert query(out, "SELECT count(*) AS n FROM runs").to_pylist() == [{"n": 12}]
