@@ -3,9 +3,14 @@
 An env step is one ``world.step`` of one environment (all its workers act; the planner
 too in the first step of a tax period), so one call on B environments is B env steps.
 Actions are random valid actions sampled from the action masks inside the timed loop
-(uniform over each worker's valid actions; uniform rate levels under the cap for the
-planner), as a random-action benchmark of Foundation samples them too. Figures are
-medians over repeats. Default: 4 workers, batches 1, 64 and 1,024, one torch thread.
+(uniform over each worker's valid actions, the whole batch at once; uniform rate levels
+under the cap for the planner). What each side times: ours, drawing the actions plus
+``world.step`` (the new state, rewards, both roles' observations, the masks and
+episode resets) and reading the observations; Foundation's, its ``env.step`` and
+``env.reset`` only (drawing its random actions is not timed), so the comparison favours
+Foundation slightly. Both are reported per wall-clock second and per CPU second of the
+process (``cpu_*``: less disturbed by other load on the machine). Figures are medians
+over repeats. Default: 4 workers, batches 1, 64 and 1,024, one torch thread.
 
 Foundation side by side: :func:`foundation_rate` returns Foundation's env steps/s for
 the same setting when its peer benchmark (``benchmarks/peers/``) is available, else
@@ -61,10 +66,18 @@ def foundation_rate(num_workers: int = WORKERS) -> float | None:
 
 
 def random_actions(world: GatherTradeBuild, masks: dict, generator: torch.Generator) -> dict:
-    """Uniform random valid actions of the acting roles, drawn from the masks."""
+    """Uniform random valid actions of the acting roles, drawn from the masks.
+
+    Workers: one uniform number ``u`` per worker picks the ``floor(u k)``-th of its ``k``
+    valid actions (a cumulative count over the mask), uniform among the valid actions,
+    for the whole batch in a few tensor operations (the no-op is always valid).
+    Planner: a uniform rate level under the cap per bracket.
+    """
     mask = masks["workers"]
-    noise = torch.rand(mask.shape, generator=generator, device=world.device)
-    actions = {"workers": noise.masked_fill(~mask, -1.0).argmax(-1)}
+    count = mask.sum(-1, keepdim=True)
+    draw = torch.rand(count.shape, generator=generator, device=world.device)
+    pick = torch.minimum((draw * count).long(), count - 1)
+    actions = {"workers": (mask.cumsum(-1) > pick).to(torch.uint8).argmax(-1)}
     if "planner" in world.acting_roles():
         allowed = int((world.rate_levels <= world.rate_cap + 1e-6).sum())
         shape = (world.num_envs, 1, world.params.num_brackets)
@@ -74,35 +87,55 @@ def random_actions(world: GatherTradeBuild, masks: dict, generator: torch.Genera
 
 
 def time_steps(world, masks, generator, steps: int):
-    """Seconds to take ``steps`` steps with random valid actions; returns (s, masks)."""
+    """Wall and CPU seconds of ``steps`` steps with random valid actions.
+
+    Returns ``(wall_s, cpu_s, masks)``. Each step draws the actions, calls
+    ``world.step`` (which computes the next observations, rewards and masks of every
+    environment) and reads the new observations and masks.
+    """
     if world.device.type == "cuda":
         torch.cuda.synchronize()
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     for _ in range(steps):
-        masks = world.step(random_actions(world, masks, generator)).masks
+        result = world.step(random_actions(world, masks, generator))
+        masks = result.masks
+        _obs = result.obs["workers"]
     if world.device.type == "cuda":
         torch.cuda.synchronize()
-    return time.perf_counter() - start, masks
+    return time.perf_counter() - start, time.process_time() - start_cpu, masks
 
 
 def measure(num_envs: int, *, num_workers: int, device: str, repeats: int, target_s: float):
-    """One batch size: median env steps per second over ``repeats``."""
+    """One batch size: median env steps per second (wall clock and CPU) over ``repeats``."""
     world = GatherTradeBuild(GTBParams(num_workers=num_workers), num_envs=num_envs,
                              device=device, seed=0)
     world.reset()
     masks = world.action_masks()
     generator = torch.Generator(device=world.device).manual_seed(1)
-    first, masks = time_steps(world, masks, generator, 5)  # warm-up and a rough cost
+    first, _cpu, masks = time_steps(world, masks, generator, 5)  # warm-up and a rough cost
     steps = max(5, int(target_s / max(first / 5, 1e-6)))
-    rates = []
+    rates, cpu_rates = [], []
     for _ in range(repeats):
-        seconds, masks = time_steps(world, masks, generator, steps)
+        seconds, cpu_seconds, masks = time_steps(world, masks, generator, steps)
         rates.append(steps * num_envs / seconds)
+        cpu_rates.append(steps * num_envs / max(cpu_seconds, 1e-9))
     env_steps = statistics.median(rates)
     return {"envs": num_envs, "workers": num_workers, "steps_per_repeat": steps,
             "env_steps_per_s": round(env_steps, 1),
+            "cpu_env_steps_per_s": round(statistics.median(cpu_rates), 1),
             "seconds_per_step": round(num_envs / env_steps, 6),
             "env_steps_per_s_repeats": [round(r, 1) for r in rates]}
+
+
+def foundation_result(num_workers: int = WORKERS) -> dict | None:
+    """Foundation's full measurement (wall-clock and CPU rates), or None; see
+    :func:`foundation_rate`."""
+    sys.path.insert(0, str(HERE))
+    try:
+        peer = importlib.import_module("peers.foundation")
+    finally:
+        sys.path.remove(str(HERE))
+    return peer.foundation_rate(n_agents=num_workers, steps=1000, repeats=3)
 
 
 def paired_rounds(num_envs: int, *, num_workers: int, device: str, rounds: int,
@@ -116,12 +149,17 @@ def paired_rounds(num_envs: int, *, num_workers: int, device: str, rounds: int,
     paired = []
     for _ in range(rounds):
         ours = measure(num_envs, num_workers=num_workers, device=device, repeats=1,
-                       target_s=target_s)["env_steps_per_s"]
-        theirs = foundation_rate(num_workers)
+                       target_s=target_s)
+        theirs = foundation_result(num_workers)
         if theirs is None:
             return []
-        paired.append({"envs": num_envs, "ours": ours, "foundation": round(theirs, 1),
-                       "ratio": round(ours / theirs, 1)})
+        wall, cpu = float(theirs["steps_per_s"]), float(theirs["cpu_steps_per_s"])
+        paired.append({"envs": num_envs, "ours": ours["env_steps_per_s"],
+                       "foundation": round(wall, 1),
+                       "ratio": round(ours["env_steps_per_s"] / wall, 1),
+                       "ours_cpu": ours["cpu_env_steps_per_s"],
+                       "foundation_cpu": round(cpu, 1),
+                       "cpu_ratio": round(ours["cpu_env_steps_per_s"] / cpu, 1)})
     return paired
 
 
@@ -145,14 +183,21 @@ def main() -> None:
                            device=args.device, rounds=1 if args.quick else args.rounds,
                            target_s=target_s)
     peer = statistics.median([r["foundation"] for r in paired]) if paired else None
+    peer_cpu = statistics.median([r["foundation_cpu"] for r in paired]) if paired else None
     for row in results:
         row["vs_foundation"] = None if peer is None else round(row["env_steps_per_s"] / peer, 1)
+        row["cpu_vs_foundation"] = (None if peer_cpu is None
+                                    else round(row["cpu_env_steps_per_s"] / peer_cpu, 1))
     print(json.dumps({
         "benchmark": "gtb_throughput",
         "counting": "env step = one world.step of one environment (all workers act)",
         "actions": "uniform random valid actions from the masks, drawn in the timed loop",
+        "ours_times": "drawing the actions + world.step (state, rewards, observations of "
+                      "both roles, masks, episode resets); wall clock and process CPU",
+        "foundation_times": "env.step + env.reset only (its action sampling untimed); "
+                            "wall clock and process CPU",
         "target_env_steps_per_s_at_1024": TARGET_ENV_STEPS_PER_S,
-        "foundation": {"env_steps_per_s": peer,
+        "foundation": {"env_steps_per_s": peer, "cpu_env_steps_per_s": peer_cpu,
                        "status": "measured side by side" if peer is not None else
                        "not available (benchmarks/peers/ not set up)",
                        "reference_env_steps_per_s": 500.0,
@@ -163,6 +208,8 @@ def main() -> None:
         "paired_rounds": paired,
         "paired_ratio_median": (round(statistics.median(r["ratio"] for r in paired), 1)
                                 if paired else None),
+        "paired_cpu_ratio_median": (round(statistics.median(r["cpu_ratio"] for r in paired), 1)
+                                    if paired else None),
     }, indent=2))
 
 

@@ -76,33 +76,43 @@ def submit_orders(book_price: torch.Tensor, book_seq: torch.Tensor, inventory: t
     is_order, resource, side, price = orders
     b, n = resource.shape
     slots = book_seq.shape[-1]
+    size = 4 * n * slots  # slots on the book
     dev = resource.device
     agents = torch.arange(n, device=dev)
     block = torch.arange(n * slots, device=dev)  # one side of one resource, flat
     block_owner = block // slots
-    book_price = book_price.reshape(b, -1).clone()
-    book_seq = book_seq.reshape(b, -1).clone()
-    held = torch.cat([inventory, escrow], dim=-1)  # [B, N, 6]: available, then escrowed
+    # the book, flat, with one spare slot at the end that absorbs the writes of turns
+    # that change nothing (so that each turn writes unconditionally)
+    spare = torch.full((b, 1), size, dtype=torch.int64, device=dev)
+    book_price = torch.cat([book_price.reshape(b, -1), torch.zeros_like(spare)], dim=1)
+    book_seq = torch.cat([book_seq.reshape(b, -1), -torch.ones_like(spare)], dim=1)
+    held = torch.cat([inventory, escrow], dim=-1).view(b, n * 6)  # available, then escrowed
     earned = earned.clone()
     # what each worker's order is, fixed for the step: one gather per turn reads it
     buy_all = side == BUY
     sign_all = torch.where(buy_all, 1, -1)  # a bid crosses asks priced <= p, an ask bids >= p
-    choices = torch.stack([
-        is_order.long(), resource, sign_all, price,
+    columns = torch.stack([resource, torch.full_like(resource, COIN), resource + 3,
+                           torch.full_like(resource, 3 + COIN)], dim=-1)  # [B, N, 4]
+    choices = torch.cat([torch.stack([
+        is_order.long(), sign_all, price,
         ((resource * 2 + side) * n + agents) * slots,  # the worker's own slots
         (resource * 2 + 1 - side) * n * slots,  # the other side's block
-        torch.where(buy_all, COIN, resource),  # the holding an order needs
+        agents * 6 + torch.where(buy_all, COIN, resource),  # the holding an order needs
         torch.where(buy_all, price, 1),  # how much of it
-    ], dim=-1)  # [B, N, 8]
+    ], dim=-1), columns], dim=-1)  # [B, N, 11]
+    width = choices.shape[-1]
+    no_match = torch.iinfo(torch.int64).max
+    nan = torch.tensor(float("nan"), device=dev)
+    seq_base = step.view(b, 1) * n
     steps = []
     for turn in range(n):
         a = turn_order[:, turn:turn + 1]  # [B, 1]
-        wants, r, sign, p, own_start, other_start, need_col, need = choices.gather(
-            1, a.unsqueeze(-1).expand(b, 1, 8))[:, 0].split(1, dim=1)
+        row = choices.gather(1, a.unsqueeze(-1).expand(b, 1, width))[:, 0]
+        wants, sign, p, own_start, other_start, need_at, need = row[:, :7].split(1, dim=1)
+        columns = row[:, 7:]  # unit, coin, escrowed unit, escrowed coin of the order
         buy = sign > 0
-        mine = held.gather(1, a.unsqueeze(-1).expand(b, 1, 6))[:, 0]  # [B, 6]
         own = book_seq.gather(1, own_start + block[:slots])  # [B, M]
-        valid = ((wants > 0) & (mine.gather(1, need_col) >= need)
+        valid = ((wants > 0) & (held.gather(1, need_at) >= need)
                  & ((own >= 0).sum(1, True) < max_orders))
         # best resting order of the other side that crosses, never the worker's own;
         # sign * (price - p) ranks it (lower is better) and is <= 0 when it crosses
@@ -110,46 +120,43 @@ def submit_orders(book_price: torch.Tensor, book_seq: torch.Tensor, inventory: t
         other_seq, other_price = book_seq.gather(1, other_index), book_price.gather(1, other_index)
         gap = (other_price - p) * sign
         eligible = (other_seq >= 0) & (gap <= 0) & (block_owner != a)
-        key = torch.where(eligible, gap * _KEY_SCALE + other_seq, torch.iinfo(torch.int64).max)
-        best = key.argmin(1, keepdim=True)
-        matched = valid & eligible.any(1, keepdim=True)
-        rests = valid & ~matched
+        key, best = torch.where(eligible, gap * _KEY_SCALE + other_seq, no_match).min(
+            1, keepdim=True)
+        matched = valid & (key < no_match)
         q = other_price.gather(1, best) * matched  # [B, 1] trade price (0 if none)
         # the arriving worker a pays or receives q, or escrows what its order offers;
         # the resting counterparty c is paid from the buyer (for a resting ask) or its
         # escrowed bid pays the seller (the bid's own price: nothing to refund)
-        bought, sold = (matched & buy).float(), (matched & ~buy).float()
-        bid_rests, ask_rests = (rests & buy).float(), (rests & ~buy).float()
+        matchedf, buyf = matched.float(), buy.float()
+        bought = matchedf * buyf
+        sold = matchedf - bought
+        restsf = valid.float() - matchedf
+        bid_rests = restsf * buyf
+        ask_rests = restsf - bid_rests
         qf, pf = q.float(), p.float()
         pay = qf * (sold - bought)  # coin to a
-        columns = torch.cat([r, torch.full_like(r, COIN), r + 3, torch.full_like(r, 3 + COIN)],
-                            dim=1)  # [B, 4]: unit, coin, escrowed unit, escrowed coin
-        a_change = torch.zeros(b, 6, device=dev).scatter_(1, columns, torch.cat(
-            [bought - sold - ask_rests, pay - pf * bid_rests, ask_rests, pf * bid_rests], dim=1))
-        c_change = torch.zeros(b, 6, device=dev).scatter_(1, columns, torch.cat(
-            [sold, qf * bought, -bought, -qf * sold], dim=1))
-        a_hot = (agents == a).unsqueeze(-1)
-        c_hot = (agents == best // slots).unsqueeze(-1)
-        held += a_hot * a_change.unsqueeze(1) + c_hot * c_change.unsqueeze(1)
-        earned += (a_hot[..., 0].float() - c_hot[..., 0].float()) * pay
+        c = best // slots
+        held.scatter_add_(1, torch.cat([a * 6 + columns, c * 6 + columns], dim=1), torch.cat(
+            [bought - sold - ask_rests, pay - pf * bid_rests, ask_rests, pf * bid_rests,
+             sold, qf * bought, -bought, -qf * sold], dim=1))
+        earned.scatter_add_(1, torch.cat([a, c], dim=1), torch.cat([pay, -pay], dim=1))
         # the matched resting order leaves the book; an unmatched order rests in the
         # worker's first free slot
-        taken = other_start + best
-        book_seq.scatter_(1, taken, torch.where(matched, -1, other_seq.gather(1, best)))
+        book_seq.scatter_(1, torch.where(matched, other_start + best, spare), -1)
         free = (own < 0).to(torch.uint8).argmax(1, keepdim=True)
-        spot = own_start + free
-        book_seq.scatter_(1, spot, torch.where(rests, step.view(b, 1) * n + turn,
-                                               own.gather(1, free)))
-        book_price.scatter_(1, spot, torch.where(rests, p, book_price.gather(1, spot)))
-        steps.append(torch.cat([matched.float(), valid.float(),
-                                torch.where(matched, qf, float("nan"))], dim=1))
+        spot = torch.where(valid & ~matched, own_start + free, spare)
+        book_seq.scatter_(1, spot, seq_base + turn)
+        book_price.scatter_(1, spot, p)
+        steps.append(torch.cat([matchedf, valid.float(), torch.where(matched, qf, nan)], dim=1))
     # back from turn order to worker order
     by_turn = torch.stack(steps, dim=1)  # [B, N turns, 3]
     by_worker = torch.empty_like(by_turn).scatter_(
         1, turn_order.unsqueeze(-1).expand(b, n, 3), by_turn)
     traded, placed, trade_price = by_worker[..., 0] > 0, by_worker[..., 1] > 0, by_worker[..., 2]
     shape = (b, 2, 2, n, slots)
-    book_price, book_seq = book_price.view(shape), book_seq.view(shape)
+    book_price = book_price[:, :size].reshape(shape)
+    book_seq = book_seq[:, :size].reshape(shape)
+    held = held.view(b, n, 6)
     inventory, escrow = held[..., :3].contiguous(), held[..., 3:].contiguous()
     log = TradeLog(traded=traded, resource=resource, price=trade_price, placed=placed)
     return book_price, book_seq, inventory, escrow, earned, log

@@ -99,7 +99,8 @@ def advance(state: GTBState, action: torch.Tensor, noise: StepNoise, *, params: 
     labour = (labour + moved.float() * p.move_labour
               + (collected.sum(-1) > 0).float() * p.gather_labour)
     # regrowth, expiry, time
-    resource, regrown = regrow(resource, state.source_cells, noise.regen, p.regen_probability)
+    resource, regrown = regrow(resource, state.source_cells, noise.regen, p.regen_probability,
+                               inplace=True)  # resource is this step's own copy
     tiles = update_tiles(state, built=built, pos=pos, collected=collected, regrown=regrown)
     t = state.t + 1
     book_seq, inventory, escrow = expire_orders(book_price, book_seq, inventory, escrow,

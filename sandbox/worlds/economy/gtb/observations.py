@@ -21,9 +21,12 @@ episode phase and the rate cap.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from sandbox.worlds.economy.gtb.actions import BUY, SELL
+from sandbox.worlds.economy.gtb.buffers import BufferPool
 from sandbox.worlds.economy.gtb.state import GTBState
 
 VIEW_CHANNELS = ("wood", "stone", "water", "own_house", "other_house", "other_agent")
@@ -55,8 +58,25 @@ def tile_code(resource: torch.Tensor, water: torch.Tensor, owner: torch.Tensor):
     return code
 
 
+@functools.lru_cache(maxsize=16)
+def view_table(num_workers: int, device: torch.device) -> torch.Tensor:
+    """``[N, 5, 8 (N + 1)]`` float32: channels 0..4 of a tile seen by worker ``i``, by tile code.
+
+    ``table[i, c, code]`` is the value of :data:`VIEW_CHANNELS` ``c`` (wood, stone,
+    water, own house, other house) of a tile whose :func:`tile_code` is ``code``, as
+    worker ``i`` sees it; the local view is then one gather from this table.
+    """
+    code = torch.arange(8 * (num_workers + 1), device=device)
+    owner_code = (code >> 3).view(1, -1)  # owner + 1, 0 where no house
+    me = torch.arange(1, num_workers + 1, device=device).view(-1, 1)
+    own = owner_code == me
+    bits = [((code >> shift) & 1).bool().view(1, -1).expand(num_workers, -1)
+            for shift in range(3)]
+    return torch.stack([*bits, own, (owner_code > 0) & ~own], dim=1).float()
+
+
 def local_views(state: GTBState, window: torch.Tensor, *, radius: int, padded_width: int,
-                out: torch.Tensor | None = None) -> torch.Tensor:
+                out: torch.Tensor | None = None, pool: BufferPool | None = None) -> torch.Tensor:
     """``[B, N, 6 * V * V]`` float32 views (channels in :data:`VIEW_CHANNELS` order).
 
     Args:
@@ -66,23 +86,31 @@ def local_views(state: GTBState, window: torch.Tensor, *, radius: int, padded_wi
         padded_width: width of the padded map, tiles.
         out: optional ``[B, N, >= 6 V V]`` float32 tensor whose leading columns receive
             the views (saves a copy of the whole observation); returned as is.
+        pool: optional :class:`BufferPool` for the large temporaries (tile indices).
     """
     b, n = state.pos.shape
     cells = window.numel()
-    width = len(VIEW_CHANNELS) * cells
+    channels = len(VIEW_CHANNELS)
+    width = channels * cells
     if out is None:
         out = torch.empty(b, n, width, device=state.pos.device)
-    views = out[..., :width].view(b, n, len(VIEW_CHANNELS), cells)
-    index = (state.pos.unsqueeze(-1) + window).view(b, n * cells)
-    # one gather of the tile code: bit 0 wood, bit 1 stone, bit 2 water, bits 3+ owner + 1
-    seen = state.tiles.gather(1, index).view(b, n, 1, cells)
-    shifts = torch.arange(3, dtype=seen.dtype, device=seen.device).view(1, 1, 3, 1)
-    views[:, :, :3] = (seen >> shifts) & 1  # wood, stone, water
-    owner_code = seen[:, :, 0] >> 3  # owner + 1, 0 where no house
-    me = torch.arange(1, n + 1, dtype=seen.dtype, device=seen.device).view(1, n, 1)
-    own_house = owner_code == me
-    views[:, :, 3] = own_house
-    views[:, :, 4] = (owner_code > 0) ^ own_house
+    views = out[..., :width].view(b, n, channels, cells)
+    dev = state.pos.device
+
+    def temporary(shape, dtype):
+        return (torch.empty(shape, dtype=dtype, device=dev) if pool is None
+                else pool.take(shape, dtype=dtype, device=dev))
+
+    index = torch.add(state.pos.unsqueeze(-1), window,
+                      out=temporary((b, n, cells), torch.int64)).view(b, n * cells)
+    # one gather of the tile code (bit 0 wood, bit 1 stone, bit 2 water, bits 3+ owner
+    # + 1), then one gather of the five map channels from the per-worker table, written
+    # straight into the observation
+    seen = temporary((b, n * cells), torch.int64).copy_(state.tiles.gather(1, index))
+    seen = seen.view(b, n, 1, cells)
+    table = view_table(n, state.pos.device)
+    torch.gather(table.unsqueeze(0).expand(b, -1, -1, -1), 3,
+                 seen.expand(-1, -1, channels - 1, -1), out=views[:, :, :channels - 1])
     # other workers, from their positions relative to each worker
     y, x = state.pos // padded_width, state.pos % padded_width
     dy = y.unsqueeze(1) - y.unsqueeze(2)  # [B, i, j]: j relative to i
@@ -91,8 +119,9 @@ def local_views(state: GTBState, window: torch.Tensor, *, radius: int, padded_wi
     visible = (dy.abs() <= radius) & (dx.abs() <= radius) & ~torch.eye(n, dtype=torch.bool,
                                                                        device=dy.device)
     cell = ((dy + radius) * side + dx + radius).clamp(0, cells - 1)
-    others = torch.zeros(b, n, cells, device=out.device)
-    views[:, :, 5] = others.scatter_add_(2, cell, visible.float())
+    others = views[:, :, channels - 1]
+    others.zero_()
+    others.scatter_add_(2, cell, visible.float())
     return out
 
 
@@ -111,8 +140,12 @@ def market_summary(state: GTBState, max_price: int) -> torch.Tensor:
 
 def observe(state: GTBState, *, window: torch.Tensor, radius: int, padded_width: int,
             map_shape: tuple[int, int], max_price: int, tax_period: int,
-            episode_length: int, rate_cap: float) -> dict[str, torch.Tensor]:
-    """Observations of both roles for ``state`` (layouts in the module docstring)."""
+            episode_length: int, rate_cap: float,
+            pool: BufferPool | None = None) -> dict[str, torch.Tensor]:
+    """Observations of both roles for ``state`` (layouts in the module docstring).
+
+    ``pool`` (optional) supplies the workers' observation tensor (see ``buffers.py``).
+    """
     b, n = state.pos.shape
     height, width = map_shape
     t = state.t.float().unsqueeze(-1)
@@ -132,9 +165,11 @@ def observe(state: GTBState, *, window: torch.Tensor, radius: int, padded_width:
         income_now.unsqueeze(-1), state.last_income.unsqueeze(-1),
     ]
     views = len(VIEW_CHANNELS) * window.numel()
-    workers = torch.empty(b, n, views + sum(f.shape[-1] for f in features),
-                          device=state.pos.device)
-    local_views(state, window, radius=radius, padded_width=padded_width, out=workers)
+    shape = (b, n, views + sum(f.shape[-1] for f in features))
+    workers = (torch.empty(shape, device=state.pos.device) if pool is None
+               else pool.take(shape, device=state.pos.device))
+    local_views(state, window, radius=radius, padded_width=padded_width, out=workers,
+                pool=pool)
     workers[..., views:] = torch.cat(features, dim=-1)
     held = state.inventory + state.escrow
     per_worker = torch.stack([held[..., 0], held[..., 1], held[..., 2], income_now,

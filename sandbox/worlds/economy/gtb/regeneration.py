@@ -12,7 +12,7 @@ import torch
 
 
 def regrow(resource: torch.Tensor, source_cells: torch.Tensor, draws: torch.Tensor,
-           probability: float) -> torch.Tensor:
+           probability: float, *, inplace: bool = False) -> torch.Tensor:
     """The resource map after one step of regrowth.
 
     Args:
@@ -20,6 +20,7 @@ def regrow(resource: torch.Tensor, source_cells: torch.Tensor, draws: torch.Tens
         source_cells: ``[B, S]`` int64 source tiles as ``kind * P + p``.
         draws: ``[B, S]`` float32 uniform numbers, one per source tile.
         probability: regrowth probability per empty source tile and step.
+        inplace: write into ``resource`` (contiguous) instead of a copy.
 
     Returns:
         ``(resource, regrown)``: ``[B, 2, P]`` uint8 and ``[B, S]`` bool, the source
@@ -30,4 +31,6 @@ def regrow(resource: torch.Tensor, source_cells: torch.Tensor, draws: torch.Tens
     stock = flat.gather(1, source_cells)
     regrown = (stock == 0) & (draws < probability)
     grown = torch.where(regrown, 1, stock).to(stock.dtype)
+    if inplace:
+        return flat.scatter_(1, source_cells, grown).view_as(resource), regrown
     return flat.scatter(1, source_cells, grown).view_as(resource), regrown

@@ -30,6 +30,7 @@ from sandbox.core.roles import Role
 from sandbox.core.world import World
 from sandbox.worlds.economy import social
 from sandbox.worlds.economy.gtb import observations
+from sandbox.worlds.economy.gtb.buffers import BufferPool
 from sandbox.worlds.economy.gtb.dynamics import advance
 from sandbox.worlds.economy.gtb.masks import worker_masks
 from sandbox.worlds.economy.gtb.movement import move_offsets
@@ -83,6 +84,7 @@ class GatherTradeBuild(World):
                                                self.device)
         self.utility_params = UtilityParams(form="isoelastic", eta=p.eta)
         self.last_noise: StepNoise | None = None
+        self._obs_pool = BufferPool(size=8)
         self._roles = self._build_roles()
 
     # ------------------------------------------------------------------ roles
@@ -190,7 +192,7 @@ class GatherTradeBuild(World):
             state, window=self.window, radius=p.view_radius,
             padded_width=self.setup.padded_width, map_shape=p.map_shape,
             max_price=p.max_price, tax_period=p.tax_period,
-            episode_length=p.episode_length, rate_cap=self.rate_cap)
+            episode_length=p.episode_length, rate_cap=self.rate_cap, pool=self._obs_pool)
 
     def _action_masks(self, state: GTBState) -> dict[str, torch.Tensor]:
         p = self.params
