@@ -157,7 +157,7 @@ def cmd_train(args) -> int:
     for key, value in shown.items():
         console.print(f"{key:32s} {_cell(value)}", markup=False)
     console.print(f"training log: {outcome.out_dir / 'log.csv'}; planner: {outcome.planner}; "
-                  f"workers: {outcome.workers}", markup=False)
+                  f"workers: {outcome.workers or 'a fixed policy (not trained)'}", markup=False)
     return 0
 
 

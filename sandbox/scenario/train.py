@@ -22,7 +22,7 @@ from pathlib import Path
 
 from sandbox.core.errors import ConfigError
 from sandbox.core.seeding import derive_seed
-from sandbox.scenario.build import build_params, build_world
+from sandbox.scenario.build import build_params, build_policy, build_world
 from sandbox.scenario.spec import ScenarioSpec
 from sandbox.solvers.two_level import TwoLevel, TwoLevelConfig
 
@@ -36,13 +36,13 @@ class TrainingOutcome:
     Attributes:
         out_dir: the training folder (``log.csv``, ``checkpoints/``, final policies).
         planner: the trained planner's checkpoint.
-        workers: the trained workers' checkpoint.
+        workers: the trained workers' checkpoint (None when they followed a fixed policy).
         last_row: the last row of the training log.
     """
 
     out_dir: Path
     planner: Path
-    workers: Path
+    workers: Path | None
     last_row: dict
 
 
@@ -85,6 +85,17 @@ def train_scenario(spec: ScenarioSpec, *, out_dir: str | Path | None = None,
     if resume is not None and not Path(resume).is_file():
         raise ConfigError("--resume", str(resume), "an existing checkpoint file")
     out = Path(out_dir) if out_dir else Path("results") / spec.name / "training"
-    trainer = TwoLevel(world, config, seed=derive_seed(seed, "solver"), out_dir=out)
+    fixed = None
+    if not config.learn_workers:
+        variants = spec.role_variants().get(config.worker_role, [])
+        if len(variants) != 1:
+            raise ConfigError(f"roles.{config.worker_role}", len(variants),
+                              "exactly one policy for the workers to follow while the "
+                              "planner learns (learn_workers: false)")
+        fixed = build_policy(world, config.worker_role, variants[0],
+                             field=f"roles.{config.worker_role}")
+    trainer = TwoLevel(world, config, seed=derive_seed(seed, "solver"), out_dir=out,
+                       workers_policy=fixed)
     last = trainer.train(resume=resume, progress=progress)
-    return TrainingOutcome(out, out / "planner.pt", out / "workers.pt", last)
+    workers = out / "workers.pt" if config.learn_workers else None
+    return TrainingOutcome(out, out / "planner.pt", workers, last)

@@ -92,6 +92,9 @@ class TwoLevelConfig:
     """Updates of the workers alone after phase 2 (phase 3), the planner's policy fixed
     (still sampled) and the rate cap at its final value: the workers re-adapt to the
     learned schedule."""
+    learn_workers: bool = True
+    """False: the workers follow a fixed policy given to :class:`TwoLevel` (rule-following
+    residents, say) and only the planner learns; phase 1 must then be empty."""
     checkpoint_every: int = 25
     """Write a checkpoint after every this many updates (and after the last)."""
     planner_role: str = "planner"
@@ -108,6 +111,14 @@ class TwoLevelConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ConfigError(f"train.{name}", value, "an integer >= 0")
+        if not isinstance(self.learn_workers, bool):
+            raise ConfigError("train.learn_workers", self.learn_workers, "true or false")
+        if not self.learn_workers and self.phase1_updates + self.settle_updates > 0:
+            raise ConfigError(
+                "train.phase1_updates" if self.phase1_updates else "train.settle_updates",
+                self.phase1_updates or self.settle_updates,
+                "0 when the workers follow a fixed policy (learn_workers: false): "
+                "only the planner learns, in phase 2")
         if self.rate_cap.start_value < 0 or self.rate_cap.end_value > 1:
             raise ConfigError("train.rate_cap", self.rate_cap, "values within [0, 1]")
         if self.planner_entropy.start_value < 0 or self.planner_entropy.end_value < 0:
@@ -129,10 +140,12 @@ class TwoLevel:
         seed: seed of the learners' streams (the world keeps its own).
         out_dir: folder for ``log.csv``, ``checkpoints/`` and the final policies
             (``planner.pt``, ``workers.pt``); None writes nothing.
+        workers_policy: the workers' fixed policy when ``config.learn_workers`` is False
+            (required then, refused otherwise).
     """
 
     def __init__(self, world, config: TwoLevelConfig | None = None, *, seed: int = 0,
-                 out_dir: str | Path | None = None):
+                 out_dir: str | Path | None = None, workers_policy=None):
         self.world = world
         self.config = config if config is not None else TwoLevelConfig()
         cfg = self.config
@@ -142,8 +155,19 @@ class TwoLevel:
         self.seed = int(seed)
         self.workers = PPO(world, cfg.worker_role, cfg.workers, seed=seed)
         self.planner = PPO(world, cfg.planner_role, cfg.planner, seed=seed)
-        self.collector = RolloutCollector(
-            world, {cfg.worker_role: self.workers, cfg.planner_role: self.planner})
+        if cfg.learn_workers and workers_policy is not None:
+            raise ConfigError("train.learn_workers", True,
+                              "false when the workers are given a fixed policy")
+        if not cfg.learn_workers and workers_policy is None:
+            raise ConfigError("train.learn_workers", False,
+                              "a fixed policy for the workers (the scenario's roles.workers)")
+        self.workers_policy = workers_policy
+        if cfg.learn_workers:
+            self.collector = RolloutCollector(
+                world, {cfg.worker_role: self.workers, cfg.planner_role: self.planner})
+        else:
+            self.collector = RolloutCollector(world, {cfg.planner_role: self.planner},
+                                              others={cfg.worker_role: workers_policy})
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.update = 0
         self.seconds = 0.0
@@ -234,7 +258,8 @@ class TwoLevel:
         if self.out_dir is not None:
             extra = {"world": type(self.world).__name__, "update": self.update}
             self.planner.policy.save(self.out_dir / "planner.pt", extra=extra)
-            self.workers.policy.save(self.out_dir / "workers.pt", extra=extra)
+            if self.config.learn_workers:
+                self.workers.policy.save(self.out_dir / "workers.pt", extra=extra)
         return self.last_row
 
     def _columns(self) -> list[str]:

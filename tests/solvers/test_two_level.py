@@ -210,3 +210,60 @@ def test_short_run_raises_welfare_and_lowers_the_best_response_gap():
         welfare.append(solver.step()["return_planner"])
     assert _best_response_gap(solver) < 0.7 * gap_before
     assert max(welfare[-3:]) > welfare[0]
+
+
+def test_fixed_workers_leave_only_the_planner_learning(tmp_path):
+    from sandbox.core import POLICIES
+
+    w = world()
+    fixed = POLICIES.get("best_response")(w, "workers")
+    solver = TwoLevel(w, config(phase1=0, phase2=3, every=3, learn_workers=False),
+                      seed=0, out_dir=tmp_path, workers_policy=fixed)
+    before = parameters(solver)
+    solver.train(progress=False)
+    after = parameters(solver)
+    workers_same = all(torch.equal(before[k], after[k]) for k in before if k.startswith("w/"))
+    planner_moved = any(not torch.equal(before[k], after[k]) for k in before if k.startswith("p/"))
+    assert workers_same and planner_moved
+    assert (tmp_path / "planner.pt").is_file() and not (tmp_path / "workers.pt").exists()
+    with open(tmp_path / "log.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["workers_policy_loss"] for r in rows] == ["", "", ""]
+    assert all(r["planner_policy_loss"] != "" for r in rows)
+
+
+def test_fixed_workers_settings_are_checked():
+    from sandbox.core import POLICIES
+
+    w = world()
+    fixed = POLICIES.get("best_response")(w, "workers")
+    with pytest.raises(ConfigError, match="train.phase1_updates"):
+        config(phase1=2, learn_workers=False)
+    with pytest.raises(ConfigError, match="train.settle_updates"):
+        config(phase1=0, settle_updates=1, learn_workers=False)
+    with pytest.raises(ConfigError, match="a fixed policy for the workers"):
+        TwoLevel(w, config(phase1=0, learn_workers=False))
+    with pytest.raises(ConfigError, match="false when the workers are given a fixed policy"):
+        TwoLevel(w, config(), workers_policy=fixed)
+
+
+def test_a_scenario_trains_its_planner_against_its_rule_following_residents(tmp_path):
+    import yaml
+
+    from sandbox.scenario.spec import load_scenario
+    from sandbox.scenario.train import train_scenario
+
+    data = yaml.safe_load(open("scenarios/epidemic_planner_training.yaml"))
+    data["world"]["params"]["num_residents"] = 500
+    data["world"]["params"]["horizon_days"] = 14
+    data["world"]["num_envs"] = 2
+    data["train"].update(rollout_steps=14, phase2_updates=2, checkpoint_every=2)
+    path = tmp_path / "train.yaml"
+    path.write_text(yaml.safe_dump(data))
+    outcome = train_scenario(load_scenario(path), out_dir=tmp_path / "out", progress=False)
+    assert outcome.workers is None and outcome.planner.is_file()
+    assert outcome.last_row["update"] == 2 and outcome.last_row["workers_policy_loss"] == ""
+    data["roles"]["workers"] = [{"policy": "archetype_compliance"}, {"policy": "never_isolate"}]
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match="roles.workers"):
+        train_scenario(load_scenario(path), out_dir=tmp_path / "again", progress=False)
