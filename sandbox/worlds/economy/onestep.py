@@ -53,8 +53,10 @@ from sandbox.worlds.economy.labor import settle
 from sandbox.worlds.economy.skills import SKILL_SOURCES, draw_skills
 from sandbox.worlds.economy.tax_schedule import (
     BRACKET_SETS,
+    NUM_RATE_LEVELS,
+    BracketRatePlanner,
+    BracketSettings,
     marginal_rate,
-    us_federal_brackets,
     validate_cutoffs,
 )
 from sandbox.worlds.economy.utility import UtilityParams
@@ -62,7 +64,6 @@ from sandbox.worlds.economy.utility import UtilityParams
 #: Worker counts the world accepts.
 MIN_WORKERS, MAX_WORKERS = 2, 1_000_000
 #: Discrete rate levels per bracket: 0, 0.05, ..., 1 (Foundation's grid).
-NUM_RATE_LEVELS = 21
 #: Hours in a week: the largest meaningful ``max_hours``.
 HOURS_PER_WEEK = 168.0
 #: Default worker utility: incomes of Foundation-skilled workers span about 30..300 coin.
@@ -74,7 +75,7 @@ _CHOICES = ("discrete", "continuous")
 
 
 @dataclass(frozen=True)
-class OneStepParams:
+class OneStepParams(BracketSettings):
     """Parameters of the one-step economy.
 
     Attributes:
@@ -132,19 +133,6 @@ class OneStepParams:
             raise ConfigError("utility", self.utility, "a UtilityParams instance")
         check_range("max_rate", self.max_rate, low=0.0, high=1.0)
 
-    @property
-    def cutoffs_coin(self) -> tuple[float, ...]:
-        """Bracket lower cutoffs in coin: ``cutoffs`` if given, else the named set scaled."""
-        if self.cutoffs is not None:
-            return self.cutoffs
-        dollars, _ = us_federal_brackets(self.brackets)
-        return tuple(c / self.usd_scaling for c in dollars)
-
-    @property
-    def num_brackets(self) -> int:
-        """K, the number of tax brackets."""
-        return len(self.cutoffs_coin)
-
 
 @dataclass
 class OneStepState(TensorState):
@@ -173,7 +161,7 @@ class OneStepState(TensorState):
     utility: torch.Tensor
 
 
-class OneStepEconomy(World):
+class OneStepEconomy(BracketRatePlanner, World):
     """Batched one-step tax economy (see the module docstring for the model card).
 
     Args:
@@ -266,34 +254,8 @@ class OneStepEconomy(World):
         self.state = self._initial_state(self.num_envs)
         return self._observe(self.state)
 
-    def set_rate_cap(self, cap: float) -> None:
-        """Cap every marginal rate at ``cap`` in [0, 1] from the next planner step on."""
-        check_range("rate_cap", cap, low=0.0, high=1.0)
-        self.rate_cap = float(cap)
+    def _rate_cap_changed(self) -> None:
         self._forget_observations()  # the planner observes the cap; the mask follows it
-
-    # ------------------------------------------------------ action conversions
-    def rates_from_action(self, action: torch.Tensor) -> torch.Tensor:
-        """Rates ``[B, K]`` float32 encoded by a planner action (before the rate cap).
-
-        Args:
-            action: ``[B, 1, K]`` or ``[B, K]``: level indices (int64, discrete) or rates
-                (float32, continuous; clipped to [0, 1]).
-        """
-        action = torch.as_tensor(action, device=self.device)
-        if self.params.rate_actions == "discrete":
-            rates = self.rate_levels[action.long()]
-        else:
-            rates = action.float().clamp(0.0, 1.0)
-        return rates[:, 0] if rates.dim() == 3 else rates
-
-    def action_from_rates(self, rates: torch.Tensor) -> torch.Tensor:
-        """Planner action ``[B, 1, K]`` for rates ``[B, K]``: nearest level, or clipped rates."""
-        rates = torch.as_tensor(rates, dtype=torch.float32, device=self.device).clamp(0.0, 1.0)
-        rates = rates.unsqueeze(-2) if rates.dim() == 2 else rates
-        if self.params.rate_actions == "discrete":
-            return torch.round(rates * (NUM_RATE_LEVELS - 1)).long()
-        return rates
 
     def hours_from_action(self, action: torch.Tensor) -> torch.Tensor:
         """Hours ``[B, N]`` float32 of a workers' action (``[B, N]`` int64 or ``[B, N, 1]``)."""

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from sandbox.core.errors import ConfigError
+from sandbox.core.errors import ConfigError, check_range
 
 DATA_DIR = Path(__file__).resolve().parents[3] / "data"
 BRACKETS_FILE = DATA_DIR / "us_federal_brackets.csv"
@@ -136,3 +136,66 @@ def tax_before_bracket(cutoffs: torch.Tensor, rates: torch.Tensor) -> torch.Tens
     widths = bracket_widths(cutoffs)[:-1]
     full = rates[..., :-1] * widths
     return torch.cat([torch.zeros_like(rates[..., :1]), full.cumsum(-1)], dim=-1)
+
+
+#: Discrete planner actions: 21 rate levels 0, 0.05, ..., 1 per bracket (Foundation's).
+NUM_RATE_LEVELS = 21
+
+
+class BracketSettings:
+    """Bracket cutoffs of a world's parameters.
+
+    For a parameters dataclass with ``cutoffs``, ``brackets`` and ``usd_scaling`` fields.
+    """
+
+    @property
+    def cutoffs_coin(self) -> tuple[float, ...]:
+        """Bracket lower cutoffs in coin: ``cutoffs`` if given, else the named set scaled."""
+        if self.cutoffs is not None:
+            return self.cutoffs
+        dollars, _ = us_federal_brackets(self.brackets)
+        return tuple(c / self.usd_scaling for c in dollars)
+
+    @property
+    def num_brackets(self) -> int:
+        """K, the number of tax brackets."""
+        return len(self.cutoffs_coin)
+
+
+class BracketRatePlanner:
+    """A world whose planner sets one marginal rate per bracket, under an annealed cap.
+
+    The world sets ``rate_levels`` (the discrete levels), ``rate_cap`` and ``device``, and
+    its ``params.rate_actions`` is ``"discrete"`` or ``"continuous"``.
+    """
+
+    def set_rate_cap(self, cap: float) -> None:
+        """Cap every marginal rate at ``cap`` in [0, 1] from the next planner step on."""
+        check_range("rate_cap", cap, low=0.0, high=1.0)
+        self.rate_cap = float(cap)
+        self._rate_cap_changed()
+
+    def _rate_cap_changed(self) -> None:
+        """Hook for worlds that memoise what depends on the cap (observations, masks)."""
+
+    def rates_from_action(self, action: torch.Tensor) -> torch.Tensor:
+        """Rates ``[B, K]`` float32 encoded by a planner action (before the rate cap).
+
+        Args:
+            action: ``[B, 1, K]`` or ``[B, K]``: level indices (int64, discrete) or rates
+                (float32, continuous; clipped to [0, 1]).
+        """
+        action = torch.as_tensor(action, device=self.device)
+        if self.params.rate_actions == "discrete":
+            rates = self.rate_levels[action.long()]
+        else:
+            rates = action.float().clamp(0.0, 1.0)
+        return rates[:, 0] if rates.dim() == 3 else rates
+
+    def action_from_rates(self, rates: torch.Tensor) -> torch.Tensor:
+        """Planner action ``[B, 1, K]`` for rates ``[B, K]``: nearest level, or clipped rates."""
+        rates = torch.as_tensor(rates, dtype=torch.float32, device=self.device).clamp(0.0, 1.0)
+        rates = rates.unsqueeze(-2) if rates.dim() == 2 else rates
+        if self.params.rate_actions == "discrete":
+            return torch.round(rates * (NUM_RATE_LEVELS - 1)).long()
+        return rates

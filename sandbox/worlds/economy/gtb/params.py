@@ -9,7 +9,7 @@ from functools import cached_property
 from sandbox.core.errors import ConfigError, check_range
 from sandbox.worlds.economy import social
 from sandbox.worlds.economy.gtb.layout import QUADRANT_FILE, Layout, load_layout
-from sandbox.worlds.economy.tax_schedule import BRACKET_SETS, us_federal_brackets, validate_cutoffs
+from sandbox.worlds.economy.tax_schedule import BRACKET_SETS, BracketSettings, validate_cutoffs
 
 #: Foundation's fixed build payments for four agents, coin per house.
 FOUNDATION_FIXED_PAYMENTS = (11.33, 13.27, 16.47, 22.25)
@@ -29,7 +29,7 @@ def _check_int(field: str, value, low: int, high: int) -> None:
 
 
 @dataclass(frozen=True)
-class GTBParams:
+class GTBParams(BracketSettings):
     """Parameters of the Gather-Trade-Build world (units and Foundation sources in the card).
 
     Attributes:
@@ -212,19 +212,6 @@ class GTBParams:
         if self.file_layout is not None:
             return self.file_layout.free_tiles
         return self.map_shape[0] * self.map_shape[1] - sum(self.uniform_counts)
-
-    @property
-    def cutoffs_coin(self) -> tuple[float, ...]:
-        """Bracket lower cutoffs in coin: ``cutoffs`` if given, else the named set scaled."""
-        if self.cutoffs is not None:
-            return self.cutoffs
-        dollars, _ = us_federal_brackets(self.brackets)
-        return tuple(c / self.usd_scaling for c in dollars)
-
-    @property
-    def num_brackets(self) -> int:
-        """K, the number of tax brackets."""
-        return len(self.cutoffs_coin)
 
     @property
     def num_actions(self) -> int:

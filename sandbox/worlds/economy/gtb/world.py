@@ -23,7 +23,6 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from sandbox.core.errors import check_range
 from sandbox.core.metrics import MetricSpec
 from sandbox.core.registry import WORLDS
 from sandbox.core.roles import Role
@@ -37,14 +36,15 @@ from sandbox.worlds.economy.gtb.movement import move_offsets
 from sandbox.worlds.economy.gtb.params import GTBParams
 from sandbox.worlds.economy.gtb.setup import MapSetup, initial_state
 from sandbox.worlds.economy.gtb.state import GTBState, StepNoise
-from sandbox.worlds.economy.tax_schedule import marginal_rate
+from sandbox.worlds.economy.tax_schedule import (
+    NUM_RATE_LEVELS,
+    BracketRatePlanner,
+    marginal_rate,
+)
 from sandbox.worlds.economy.utility import UtilityParams, consumption_utility
 
-#: Discrete rate levels per bracket: 0, 0.05, ..., 1 (Foundation's grid).
-NUM_RATE_LEVELS = 21
 
-
-class GatherTradeBuild(World):
+class GatherTradeBuild(BracketRatePlanner, World):
     """Batched Gather-Trade-Build (see the module docstring and the model card).
 
     Args:
@@ -121,28 +121,6 @@ class GatherTradeBuild(World):
         """``[B, N]`` build payments of the current episodes, coin per house."""
         return self.state.payment if self.state is not None else torch.zeros(0)
 
-    def set_rate_cap(self, cap: float) -> None:
-        """Cap every marginal rate at ``cap`` in [0, 1] from the next planner step on."""
-        check_range("rate_cap", cap, low=0.0, high=1.0)
-        self.rate_cap = float(cap)
-
-    # ------------------------------------------------------ action conversions
-    def rates_from_action(self, action: torch.Tensor) -> torch.Tensor:
-        """Rates ``[B, K]`` float32 of a planner action ``[B, 1, K]`` (before the cap)."""
-        action = torch.as_tensor(action, device=self.device)
-        if self.params.rate_actions == "discrete":
-            rates = self.rate_levels[action.long()]
-        else:
-            rates = action.float().clamp(0.0, 1.0)
-        return rates[:, 0] if rates.dim() == 3 else rates
-
-    def action_from_rates(self, rates: torch.Tensor) -> torch.Tensor:
-        """Planner action ``[B, 1, K]`` for rates ``[B, K]``: nearest level, or clipped."""
-        rates = torch.as_tensor(rates, dtype=torch.float32, device=self.device).clamp(0.0, 1.0)
-        rates = rates.unsqueeze(-2) if rates.dim() == 2 else rates
-        if self.params.rate_actions == "discrete":
-            return torch.round(rates * (NUM_RATE_LEVELS - 1)).long()
-        return rates
 
     # ---------------------------------------------------------------- kernels
     def utility_of(self, state: GTBState) -> torch.Tensor:
