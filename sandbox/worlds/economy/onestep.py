@@ -189,12 +189,10 @@ class OneStepEconomy(BracketRatePlanner, World):
     def __init__(self, params=None, *, num_envs: int = 1, device="cpu", seed: int = 0):
         super().__init__(params, num_envs=num_envs, device=device, seed=seed)
         p = self.params
-        self.cutoffs = torch.tensor(p.cutoffs_coin, dtype=torch.float32, device=self.device)
-        self.rate_levels = torch.linspace(0.0, 1.0, NUM_RATE_LEVELS, device=self.device)
+        self._init_brackets()
         self.hours_grid = None
         if p.hours_actions == "discrete":
             self.hours_grid = torch.arange(int(p.max_hours) + 1, device=self.device).float()
-        self.rate_cap = float(p.max_rate)
         self._roles = self._build_roles()
         self._phase_codes = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]], device=self.device)
         self._draw_skills()

@@ -165,9 +165,16 @@ class BracketSettings:
 class BracketRatePlanner:
     """A world whose planner sets one marginal rate per bracket, under an annealed cap.
 
-    The world sets ``rate_levels`` (the discrete levels), ``rate_cap`` and ``device``, and
-    its ``params.rate_actions`` is ``"discrete"`` or ``"continuous"``.
+    The world calls :meth:`_init_brackets` in its constructor; its ``params`` have
+    ``cutoffs_coin``, ``max_rate`` and ``rate_actions`` (``"discrete"`` or ``"continuous"``).
     """
+
+    def _init_brackets(self) -> None:
+        """Cutoffs ``[K]``, the discrete rate levels and the initial cap from ``params``."""
+        p = self.params
+        self.cutoffs = torch.tensor(p.cutoffs_coin, dtype=torch.float32, device=self.device)
+        self.rate_levels = torch.linspace(0.0, 1.0, NUM_RATE_LEVELS, device=self.device)
+        self.rate_cap = float(p.max_rate)
 
     def set_rate_cap(self, cap: float) -> None:
         """Cap every marginal rate at ``cap`` in [0, 1] from the next planner step on."""

@@ -76,9 +76,7 @@ class GatherTradeBuild(BracketRatePlanner, World):
         super().__init__(params, num_envs=num_envs, device=device, seed=seed)
         p = self.params
         self.setup = MapSetup(p, device=self.device)
-        self.cutoffs = torch.tensor(p.cutoffs_coin, dtype=torch.float32, device=self.device)
-        self.rate_levels = torch.linspace(0.0, 1.0, NUM_RATE_LEVELS, device=self.device)
-        self.rate_cap = float(p.max_rate)
+        self._init_brackets()
         self.offsets = move_offsets(self.setup.padded_width, self.device)
         self.window = observations.view_window(p.view_radius, self.setup.padded_width,
                                                self.device)

@@ -175,6 +175,18 @@ class TestingPolicy(Policy):
         return out
 
 
+def _settings(field: str, value, cls) -> dict:
+    """``value`` checked as a mapping of some of dataclass ``cls``'s fields."""
+    if not isinstance(value, dict):
+        raise ConfigError(field, value, f"a mapping of {cls.__name__} fields")
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(value) - fields)
+    if unknown:
+        raise ConfigError(f"{field}.{unknown[0]}", value[unknown[0]],
+                          f"one of: {', '.join(sorted(fields))}")
+    return value
+
+
 def _adversary_args(world, params: dict[str, Any]) -> dict[str, Any]:
     """NadeAdversary keyword arguments out of scenario parameters (consumed from ``params``)."""
     args = {"surrogates": build_surrogates(world, params.pop("surrogates", None))}
@@ -182,14 +194,7 @@ def _adversary_args(world, params: dict[str, Any]) -> dict[str, Any]:
         if key in params:
             args[key] = params.pop(key)
     if "challenge" in params:
-        challenge = params.pop("challenge")
-        if not isinstance(challenge, dict):
-            raise ConfigError("challenge", challenge, "a mapping of ChallengeSettings fields")
-        fields = {f.name for f in dataclasses.fields(ChallengeSettings)}
-        unknown = sorted(set(challenge) - fields)
-        if unknown:
-            raise ConfigError(f"challenge.{unknown[0]}", challenge[unknown[0]],
-                              f"one of: {', '.join(sorted(fields))}")
+        challenge = _settings("challenge", params.pop("challenge"), ChallengeSettings)
         if "follow_ups" in challenge:
             challenge = {**challenge, "follow_ups": tuple(challenge["follow_ups"])}
         args["challenge"] = ChallengeSettings(**challenge)
@@ -302,14 +307,7 @@ def d2rl_policy(world, role: str = "background", **params) -> D2rlTestingPolicy:
     if not isinstance(train_av, dict):
         raise ConfigError("train_av", train_av, "a mapping of idm_mobil parameters")
     train_seed = params.pop("train_seed", 0)
-    settings = params.pop("d2rl", {})
-    if not isinstance(settings, dict):
-        raise ConfigError("d2rl", settings, "a mapping of D2rlConfig fields")
-    fields = {f.name for f in dataclasses.fields(D2rlConfig)}
-    unknown = sorted(set(settings) - fields)
-    if unknown:
-        raise ConfigError(f"d2rl.{unknown[0]}", settings[unknown[0]],
-                          f"one of: {', '.join(sorted(fields))}")
+    settings = _settings("d2rl", params.pop("d2rl", {}), D2rlConfig)
     settings = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
     args = _adversary_args(world, params)
     _no_more("d2rl", params, f"{_NADE_KEYS}, train_av, train_seed, d2rl")
