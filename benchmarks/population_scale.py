@@ -5,8 +5,10 @@ is its own. The batched world runs rule-following residents (``isolate_when_symp
 under a ``threshold_mandate`` planner with testing and stimulus on, one environment, at
 1e4, 1e5, 1e6 and 1e7 residents; the per-resident Mesa reference model (same rules) runs
 at the sizes it can reach in reasonable time (1e4, and 1e5 for two days). Times are
-medians over the timed days after one warm-up day; agent-steps per second is residents
-divided by seconds per day. Population generation is timed separately (``build_s``).
+medians over the timed days after one warm-up day (at least 30 timed days up to 1e5
+residents, whose days take milliseconds: on a shared machine a median of five such days
+moves with every burst of load); agent-steps per second is residents divided by seconds
+per day. Population generation is timed separately (``build_s``).
 Wall-clock and CPU seconds (``time.process_time``) are both reported: on a shared machine
 the CPU time is the work of the step itself, the wall time also what other jobs took.
 
@@ -43,6 +45,8 @@ if str(ROOT) not in sys.path:
 
 GIB = 1024**3
 BATCHED_SIZES = (10_000, 100_000, 1_000_000, 10_000_000)
+#: Timed days at least, up to 1e5 residents (milliseconds each).
+SMALL_WORLD, SMALL_WORLD_DAYS = 100_000, 30
 MESA_RUNS = ((10_000, 3), (100_000, 2))  # (residents, timed days)
 
 
@@ -67,6 +71,8 @@ def build_world(residents: int):
 
 def measure_batched(residents: int, days: int) -> dict:
     """Seconds per day of the batched world (one environment) and the process's peak RSS."""
+    if residents <= SMALL_WORLD:
+        days = max(days, SMALL_WORLD_DAYS)
     world, policies, build = build_world(residents)
     obs = world.reset(seed=0)
     times, cpu = [], []

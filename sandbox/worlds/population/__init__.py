@@ -7,7 +7,8 @@ Importing this package registers, by name (``sandbox.core.registry``):
   and planner policies ``no_mandate``, ``threshold_mandate`` (``policies.py``).
 
 Modules: ``data`` (tables from ``data/population/``), ``params``, ``synthetic`` (the
-synthetic city), ``groups`` (group indices and listings, counts), ``sampling`` (sparse
+synthetic city), ``groups`` (group indices and listings, counts), ``arrays`` (the sparse
+kernels' array functions: NumPy views on the CPU, torch elsewhere), ``sampling`` (sparse
 Bernoulli draws), ``contacts`` (infection pressure per group, exposures, testing),
 ``disease`` (states, tables, a day's progression), ``economics`` (a day's pay),
 ``metrics`` (state, series, metrics), ``world``, ``policies``, and ``reference`` (the

@@ -13,11 +13,11 @@ Force of infection on resident i in environment b (rates per day)::
 with ``x_j`` the infectiousness of j's state (A: relative, P and I: 1, else 0), ``present`` 1
 unless isolating, ``out`` 1 or ``isolated_contact`` when isolating, group weights
 ``rate / (members - 1)`` (households, places) and ``rate / members`` (community). The
-group sums are one ``index_add_`` over the infectious residents only
-(``contacts.group_hazard``). A susceptible is exposed with probability ``1 - exp(-lambda_i)``,
-drawn as three independent channels (home, place, community: ``contacts.py``), each only
-over the groups with an infectious member, so a day costs O(M) byte passes and O(active)
-draws, not O(contacts).
+group sums are one weighted ``bincount`` over the day's listed residents (those in E, A,
+P, I, H or D, and those who isolate: ``contacts.group_hazard``). A susceptible is exposed
+with probability ``1 - exp(-lambda_i)``, drawn as three independent channels (home,
+place, community: ``contacts.py``), each only over the groups with an infectious member,
+so a day costs O(M) byte passes and O(active) draws, not O(contacts).
 
 Every other random choice of a resident-day reads one uniform ``u``, compared with two
 thresholds of its state (and age): it *leaves* its state if ``u < leave`` and takes the
@@ -29,7 +29,10 @@ branch hospital, ``gamma * p_hospital(age)``) and H (``eta``; branch death,
 ``presymptomatic_days``, ``infectious_days`` and ``hospital_days``. The outcome is a
 *transition code* ``3 * state + leave + branch``; one table lookup gives the next state,
 and one ``bincount`` of the codes (with the exposures, code 1) gives the day's flows. Only
-residents in E, A, P, I or H draw a transition uniform.
+the listed residents draw a transition uniform (S, R and D have no way out but exposure).
+On the CPU the listed residents' work runs on NumPy views of the tensors
+(``arrays.py``: a day at 1e5 residents is mostly small operations, which cost NumPy
+about a microsecond and torch several).
 
 Dense form of the randomness (common random numbers with the Mesa reference): a day's
 ``[5, B, M]`` uniforms, row 0 for transitions and rows 1-4 for the home, place, community
@@ -39,11 +42,12 @@ and testing channels; :func:`advance_day` reads the same outcomes from them when
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
 from sandbox.worlds.population import contacts
+from sandbox.worlds.population.arrays import Arrays
 from sandbox.worlds.population.data import load_age_table
 from sandbox.worlds.population.groups import GroupIndex, Listing, flat_indices
 from sandbox.worlds.population.params import EpidemicEconomyParams
@@ -116,6 +120,12 @@ class DiseaseTables:
             numbering (``contacts.ContactGroups``), with their members listed group by
             group.
         active_bits: uint8 scalar, bit s set for the states that draw a transition.
+        listed_bits: uint8 scalar, bit s set for the states listed every day whether or
+            not the resident isolates (E, A, P, I, H and D).
+        pressure: ``[16, 3]`` what a resident adds to its household, place and community
+            sums, by ``2 * state + isolating`` (``x``, ``present * x``, ``out * x``).
+        thresholds: ``[8 * 9, 2]`` ``leave`` and ``branch`` side by side.
+        views: NumPy views of these tensors, made once (``arrays.Arrays.const``).
     """
 
     households: GroupIndex
@@ -133,6 +143,10 @@ class DiseaseTables:
     flows: torch.Tensor
     contacts: contacts.ContactGroups
     active_bits: torch.Tensor
+    listed_bits: torch.Tensor
+    pressure: torch.Tensor
+    thresholds: torch.Tensor
+    views: dict = field(default_factory=dict, repr=False)
 
 
 #: Next state of each state when it leaves (code 3s + 1) and when it branches (3s + 2).
@@ -217,12 +231,28 @@ def build_tables(
         contacts=contacts.ContactGroups.build(indices, weights, listings, members,
                                               num_envs=num_envs),
         active_bits=torch.tensor(_ACTIVE_BITS, dtype=torch.uint8, device=device),
+        listed_bits=torch.tensor(_LISTED_BITS, dtype=torch.uint8, device=device),
+        pressure=_pressure_table(infectiousness, d.isolated_contact),
+        thresholds=torch.stack([leave, branch], 1).to(device),
     )
+
+
+def _pressure_table(infectiousness: torch.Tensor, isolated_contact: float) -> torch.Tensor:
+    """``[16, 3]``: household, place and community pressure by ``2 * state + isolating``."""
+    x = infectiousness.repeat_interleave(2)  # [16]: each state going out, then isolating
+    isolating = torch.arange(16, device=x.device) % 2 == 1
+    present = torch.where(isolating, 0.0, 1.0).to(x.dtype)
+    return torch.stack([x, x * present, torch.where(isolating, x * isolated_contact, x)], 1)
 
 
 #: Bit ``s`` set for the states that draw a transition each day (E, A, P, I and H).
 _ACTIVE_BITS = sum(1 << s for s in (EXPOSED, ASYMPTOMATIC, PRESYMPTOMATIC, SYMPTOMATIC,
                                     HOSPITALISED))
+
+
+#: Bit ``s`` set for the states listed each day (:func:`advance_day`): those that draw a
+#: transition, and the dead (who neither work nor claim support).
+_LISTED_BITS = _ACTIVE_BITS | (1 << DEAD)
 
 
 def active_residents(state: torch.Tensor, bits: torch.Tensor | None = None) -> torch.Tensor:
@@ -239,82 +269,120 @@ def active_residents(state: torch.Tensor, bits: torch.Tensor | None = None) -> t
 
 
 @dataclass
+class Testing:
+    """The day's random testing, as the kernel reads it.
+
+    Attributes:
+        rate: ``[B]`` float64 share tested.
+        hazard: ``[B]`` float64 ``-log(1 - rate)`` (the sparse draws' form of the rate).
+        positive_below: ``[B]`` ``rate * sensitivity`` in the world's float dtype: a
+            tested infected resident is positive if its uniform is below it.
+    """
+
+    rate: torch.Tensor
+    hazard: torch.Tensor
+    positive_below: torch.Tensor
+
+    @classmethod
+    def at(cls, rate: torch.Tensor, *, sensitivity: float, dtype=torch.float32) -> Testing:
+        """From ``rate`` ``[B]`` (any float dtype) and the test's ``sensitivity``."""
+        rate = rate.double()
+        return cls(rate, torch.log1p(-rate).neg_(), rate.to(dtype) * sensitivity)
+
+
+@dataclass
 class DiseaseDay:
     """One day of the disease, batched over B environments of M residents.
 
     Attributes:
         disease: ``[B, M]`` int8 states after the day.
         flows: ``[B, 24]`` int64 residents per transition code ``3 * state + leave +
-            branch`` (``flows[:, 1]`` newly exposed, ``flows[:, 3 * H + 2]`` newly dead).
+            branch`` (``flows[:, 1]`` newly exposed, ``flows[:, 3 * H + 2]`` newly dead);
+            the codes of staying put (``3 * state``) count only the listed residents.
         change: ``[B, 8]`` int64 net change of the count of each state.
         exposed: ``[E]`` int64 flat indices (``b * M + i``) of the newly exposed.
-        tests: ``[B]`` int64 tests taken; positive: ``[K]`` int64 flat indices of the
-            residents who tested positive.
+        tested: ``[B, 2]`` int64 tests taken and positive tests; positive: ``[K]`` int64
+            flat indices of the residents who tested positive.
+        listed: ``[L]`` int64 flat indices (ascending) of the residents listed today: in
+            E, A, P, I, H or D, or isolating; everyone else is S or R and goes out.
+        code: ``[L]`` int64 ``2 * state + isolating`` of each listed resident at dawn.
     """
 
     disease: torch.Tensor
     flows: torch.Tensor
     change: torch.Tensor
     exposed: torch.Tensor
-    tests: torch.Tensor
+    tested: torch.Tensor
     positive: torch.Tensor
+    listed: torch.Tensor
+    code: torch.Tensor
+
+    @property
+    def tests(self) -> torch.Tensor:
+        """``[B]`` int64 tests taken."""
+        return self.tested[:, 0]
 
 
 def advance_day(
-    state: torch.Tensor, going_out: torch.Tensor, tables: DiseaseTables, *,
-    testing_rate: torch.Tensor, sensitivity: float, generator: torch.Generator,
-    uniforms: torch.Tensor | None = None,
+    state: torch.Tensor, isolate: torch.Tensor, tables: DiseaseTables, *, testing: Testing,
+    generator: torch.Generator, uniforms: torch.Tensor | None = None,
 ) -> DiseaseDay:
     """Infection, progression and testing of one day, drawn only where something can happen.
 
+    One pass over the residents lists those in E, A, P, I, H or D and those who isolate;
+    the rest of the day works on that list (group sums, transitions, the day's pay in
+    ``economics.py``) and on the hits of the day's draws.
+
     Args:
         state: ``[B, M]`` int8 states at dawn.
-        going_out: ``[B, M]`` uint8, 1 unless the resident isolates today.
+        isolate: ``[B, M]`` uint8, 1 if the resident isolates today, else 0.
         tables: kernel constants.
-        testing_rate: ``[B]`` share tested today.
-        sensitivity: probability that an infected resident (E, A, P or I) tests positive.
+        testing: the day's random testing (:meth:`Testing.at`: rate, and the probability
+            that an infected resident, E, A, P or I, tests positive).
         generator: the world's stream (unused when ``uniforms`` is given).
         uniforms: ``[5, B, M]`` dense uniforms (row 0 transitions, rows 1-4 the
             channels of ``contacts.py``), or None to draw sparsely from ``generator``.
     """
     batch, residents = state.shape
-    flat, out = state.reshape(-1), going_out.reshape(-1)
-    active = active_residents(state, tables.active_bits)
-    health = flat.index_select(0, active).long()
-    x = tables.infectiousness.index_select(0, health)
-    infectious = active[x > 0]
-    present = out.index_select(0, infectious) > 0
+    flat, isolating = state.reshape(-1), isolate.reshape(-1)
+    listed = torch.bitwise_right_shift(tables.listed_bits, flat.view(torch.uint8))
+    listed = flat_indices(listed.bitwise_and_(1).bitwise_or_(isolating).view(torch.bool))
+    # the listed residents' day, on NumPy views on the CPU (``arrays.py``)
+    xp = Arrays.on(state.device, generator, views=tables.views)
+    at, states, isolating_a = xp.array(listed), xp.array(flat), xp.array(isolating)
+    health = states[at]
+    code = xp.int64(isolating_a[at]) + health * 2
     groups = tables.contacts
-    hazard, ids = contacts.group_hazard(groups, infectious, x[x > 0], present,
-                                        tables.isolated_contact)
+    hazard = contacts.group_hazard(groups, at, xp.const(tables.pressure)[code], xp)
     if uniforms is None:
-        hits = contacts.draw_hits(groups, hazard, ids, testing_rate=testing_rate,
-                                  residents=residents, generator=generator)
-        u = torch.rand(active.shape[0], generator=generator, dtype=x.dtype, device=x.device)
+        hits = contacts.draw_hits(groups, hazard, testing_hazard=testing.hazard, xp=xp)
+        u = xp.rand(at.shape[0], dtype=tables.thresholds.dtype)
     else:
-        hits = contacts.read_hits(groups, hazard, uniforms, testing_rate=testing_rate)
-        u = uniforms[0].reshape(-1).index_select(0, active)
-    exposed = contacts.expose(hits, flat, out, groups, hazard, tables.isolated_contact)
-    tests, positive = contacts.run_tests(hits, flat, testing_rate=testing_rate,
-                                         sensitivity=sensitivity, residents=residents)
+        hits = contacts.read_hits(groups, xp.tensor(hazard), uniforms,
+                                  testing_rate=testing.rate).on(xp)
+        u = xp.array(uniforms[0].reshape(-1))[at]
+    exposed, tested, positive = contacts.meet(
+        hits, states, isolating_a, meetings=groups.meetings,
+        isolated_contact=tables.isolated_contact, positive_below=testing.positive_below,
+        residents=residents, xp=xp)
     # transition code 3 * state + (u < leave) + (u < branch), by (state, age) thresholds
-    person = active if batch == 1 else active % residents
-    key = health * (tables.leave.numel() // NUM_STATES) + tables.age.index_select(0, person)
-    code = (health * 3).add_(u < tables.leave.index_select(0, key)).add_(
-        u < tables.branch.index_select(0, key))
+    person = at if batch == 1 else at % residents
+    key = xp.const(tables.age)[person] + health * (tables.thresholds.shape[0] // NUM_STATES)
+    move = (u[:, None] < xp.const(tables.thresholds)[key]).sum(1) + health * 3
     disease = flat.clone()
-    disease.index_put_((active,), tables.next_state.index_select(0, code))
-    disease.index_put_((exposed,), torch.tensor(EXPOSED, dtype=torch.int8, device=x.device))
+    disease.index_put_((listed,), xp.tensor(xp.const(tables.next_state)[move]))
+    disease.index_put_((exposed,), tables.next_state[1])  # S leaves to E
     codes = 3 * NUM_STATES  # per environment
-    if batch > 1:
-        code = code + active.div(residents, rounding_mode="floor") * codes
-    exposure = exposed.div(residents, rounding_mode="floor").mul_(codes).add_(1) \
-        if batch > 1 else torch.ones_like(exposed)
-    flows = torch.bincount(torch.cat([code, exposure]), minlength=batch * codes)
-    flows = flows.view(batch, codes)
-    change = (flows.unsqueeze(-1) * tables.flows).sum(1)
-    return DiseaseDay(disease.view(batch, residents), flows, change, exposed,
-                      tests, positive)
+    if batch == 1:
+        flows = xp.bincount(move, minlength=codes)
+        flows[1] += exposed.shape[0]
+    else:
+        exposure = xp.array(exposed) // residents * codes + 1
+        flows = xp.bincount(xp.concatenate([move + at // residents * codes, exposure]),
+                            minlength=batch * codes)
+    flows = xp.tensor(flows).view(batch, codes)
+    return DiseaseDay(disease.view(batch, residents), flows, torch.mm(flows, tables.flows),
+                      exposed, tested, positive, listed, xp.tensor(code))
 
 
 def infection_probability(
@@ -325,16 +393,17 @@ def infection_probability(
     A dense view of the three channels' hazards (for tests and diagnostics; the day
     itself draws them sparsely). ``state``: ``[B, M]`` states; ``isolate``: ``[B, M]`` bool.
     """
-    active = active_residents(state.to(torch.int8))
-    x = tables.infectiousness.index_select(0, state.reshape(-1).long().index_select(0, active))
-    going_out = torch.logical_not(isolate).reshape(-1)
-    infectious = active[x > 0]
-    hazard, _ = contacts.group_hazard(tables.contacts, infectious, x[x > 0],
-                                      going_out.index_select(0, infectious),
-                                      tables.isolated_contact)
+    everyone = torch.arange(state.numel(), device=state.device)
+    isolating = isolate.reshape(-1).long()
+    code = state.reshape(-1).long().mul(2).add_(isolating)
+    xp = Arrays.on(state.device)
+    hazard = xp.tensor(contacts.group_hazard(tables.contacts, xp.array(everyone),
+                                             xp.array(tables.pressure.index_select(0, code)),
+                                             xp))
     group_of, f = tables.contacts.group_of, tables.isolated_contact
-    out = going_out.to(x.dtype)
-    lam = hazard.index_select(0, group_of[0])
-    lam.add_(hazard.index_select(0, group_of[1]).mul_(out))
-    lam.add_(hazard.index_select(0, group_of[2]).mul_(out.mul(1.0 - f).add_(f)))
+    out = (1 - isolating).to(hazard.dtype)
+    home, place, community = group_of.t().contiguous()
+    lam = hazard.index_select(0, home)
+    lam.add_(hazard.index_select(0, place).mul_(out))
+    lam.add_(hazard.index_select(0, community).mul_(out.mul(1.0 - f).add_(f)))
     return torch.expm1(-lam).neg_().view(state.shape)

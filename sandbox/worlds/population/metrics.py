@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -38,6 +39,25 @@ EPISODE_METRICS = (
     MetricSpec("planner_loss", "planner's weighted loss over the episode",
                "worker-days per resident", False),
 )
+
+
+class DailyRow(Mapping):
+    """The day's row of the series as a read-only mapping: name -> ``[B]`` float32.
+
+    Columns are views of the row, made when read (most steps read none of them).
+    """
+
+    def __init__(self, row: torch.Tensor):
+        self.row = row
+
+    def __getitem__(self, name: str) -> torch.Tensor:
+        return self.row[:, _COL[name]]
+
+    def __iter__(self):
+        return iter(SERIES)
+
+    def __len__(self) -> int:
+        return len(SERIES)
 
 
 @dataclass
@@ -102,11 +122,11 @@ def planner_observation(world, state: EpidemicState) -> torch.Tensor:
     the levers in force.
     """
     p = world.params
-    day = int(state.day[0])
+    day = world._day(state)
     obs = torch.addmm(world.planner_bias, state.latest, world.planner_weights)
-    obs[:, 0] = state.day.float() / p.horizon_days
+    obs[:, 0] = day / p.horizon_days  # environments run in lockstep
     week = state.series[:, max(0, day - 7):day, _COL["positives"]].sum(-1)
-    obs[:, world.PLANNER_FEATURES.index("positives_week_per_1000")] = week * (
+    obs[:, world.PLANNER_FEATURES.index("positives_week_per_1000")] = week.mul_(
         1000.0 / p.num_residents)
     return obs.unsqueeze(1)
 

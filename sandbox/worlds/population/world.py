@@ -22,12 +22,14 @@ Roles (environments run in lockstep; episodes last ``horizon_days`` days):
 Day t: the planner's levers (if it acts) and the residents' choices apply; infection
 pressure by household, workplace or class, and community (``disease.py``); S-E-A/I-R with
 hospital and death, geometric durations, severity by age (Ferguson et al. 2020, Report 9);
-random testing; wages, isolation support and its tax (``economics.py``). Randomness is
-drawn sparsely, only where something can happen (transitions of residents in E, A, P, I
-and H; exposures over the groups with an infectious member; random tests by geometric
-gaps: ``contacts.py``, ``sampling.py``); ``step_with_uniforms`` takes instead a dense
-``[5, B, M]`` uniform tensor (``draw_uniforms``) and reads the same outcomes from it, for
-common-random-number comparisons with the Mesa reference.
+random testing; wages, isolation support and its tax (``economics.py``). One pass over
+the state bytes lists the residents in E, A, P, I, H or D and those who isolate; the
+rest of the day works on that list. Randomness is drawn sparsely, only where something
+can happen (transitions of the listed residents; exposures over the groups with an
+infectious member; random tests by geometric gaps: ``contacts.py``, ``sampling.py``);
+``step_with_uniforms`` takes instead a dense ``[5, B, M]`` uniform tensor
+(``draw_uniforms``) and reads the same outcomes from it, for common-random-number
+comparisons with the Mesa reference.
 
 The population (``synthetic.py``, data in ``data/population/``) is drawn once per world
 from ``population.seed`` and shared by every environment; state tensors are
@@ -35,8 +37,8 @@ from ``population.seed`` and shared by every environment; state tensors are
 plus ``[B, T, K]`` float32 daily series (:data:`SERIES`), returned by ``episode_tables``
 and, for the current day, in ``info["daily"]``. Memory: about 40 bytes per resident for
 the city and the kernel's constants, 12 bytes more for the residents listed group by group
-and 12 for their group numbers, 6 bytes per resident-environment of state, and a few
-dozen bytes per resident-environment of step temporaries (byte masks, float pay).
+and 12 for their group numbers, 6 bytes per resident-environment of state, and some 20
+bytes per resident-environment of step temporaries (byte masks, incomes, rewards).
 
 Metrics: infections (share ever infected), deaths (per 100,000), peak prevalence,
 employment rate, output and transfers (dollars per resident per day), economic loss
@@ -45,6 +47,8 @@ planner's loss.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
@@ -56,11 +60,12 @@ from sandbox.core.roles import Role
 from sandbox.core.seeding import make_generator
 from sandbox.core.world import World
 from sandbox.worlds.population import disease as dz
-from sandbox.worlds.population.economics import settle_day
+from sandbox.worlds.population.economics import PayTables, Support, settle_day
 from sandbox.worlds.population.groups import count_per_env
 from sandbox.worlds.population.metrics import (
     EPISODE_METRICS,
     SERIES,
+    DailyRow,
     EpidemicState,
     episode_metrics,
     episode_tables,
@@ -84,6 +89,41 @@ WORK, ISOLATE = 0, 1
 #: Rows of the day's dense uniforms (``draw_uniforms``): transitions, then the draws of
 #: the home, place, community and testing channels.
 UNIFORM_ROWS = 5
+
+
+@dataclass
+class LeversInForce:
+    """The planner's levers as the day's kernels read them, for one choice of levers.
+
+    Attributes:
+        key: the menu indices, flattened (``[B, 3]``).
+        values: ``[B, 3]`` float64 mandate strength, testing rate and stimulus.
+        rows: ``[B, 5, M]`` uint8 observation rows: asked home, stimulus percent, and the
+            static features (age group, archetype, employed).
+        testing: the day's random testing (``disease.Testing``).
+        support: the stimulus (``economics.Support``).
+    """
+
+    key: tuple
+    values: torch.Tensor
+    rows: torch.Tensor
+    testing: dz.Testing
+    support: Support
+
+    @classmethod
+    def of(cls, world: EpidemicEconomy, levers: torch.Tensor, key: tuple) -> LeversInForce:
+        """For ``levers`` ``[B, 3]`` menu indices of ``world``."""
+        p = world.params
+        batch, residents = levers.shape[0], p.num_residents
+        values = world.lever_values(levers).double()
+        rows = torch.empty(batch, 5, residents, dtype=torch.uint8, device=world.device)
+        rows[:, 0] = world._asked_home.index_select(0, levers[:, 0])
+        rows[:, 1] = torch.round(values[:, 2] * 100).to(torch.uint8).unsqueeze(-1)
+        rows[:, 2:] = world._static_obs
+        return cls(key, values, rows,
+                   dz.Testing.at(values[:, 1], sensitivity=p.economy.test_sensitivity,
+                                 dtype=p.dtype),
+                   Support.at(values[:, 2].contiguous()))
 
 
 class EpidemicEconomy(World):
@@ -130,28 +170,33 @@ class EpidemicEconomy(World):
         pop = self.population
         self.employed_index = torch.nonzero(pop.employed).flatten()
         self.num_employed = int(self.employed_index.shape[0])
-        self.wage = pop.wage.to(p.dtype)
-        self.potential_output = float(pop.wage.double().sum())
+        wage = torch.where(pop.employed, pop.wage.double(), 0.0)
+        self.wage = wage.to(p.dtype)
+        self.potential_output = float(wage.sum())
         self.mean_wage = self.potential_output / max(self.num_employed, 1)
         self._static_obs = torch.stack([pop.age_group.to(torch.uint8),
                                         pop.archetype.to(torch.uint8),
                                         pop.employed.to(torch.uint8)])
         self._employed_bytes = pop.employed.to(torch.uint8)
-        # bit s set for the states s at large (S..R) and alive (all but D)
-        self._bits = {name: torch.tensor(sum(1 << s for s in states), dtype=torch.uint8,
-                                         device=self.device)
-                      for name, states in (("at_large", range(dz.HOSPITALISED)),
-                                           ("alive", range(dz.DEAD)))}
+        states = range(dz.NUM_STATES)
+        self._pay_tables = PayTables.build(
+            [s <= dz.RECOVERED for s in states], [s != dz.DEAD for s in states],
+            potential_output=self.potential_output, num_employed=self.num_employed,
+            max_tax_rate=p.economy.max_tax_rate, dtype=p.dtype, device=self.device)
         # per mandate level, 1 for the residents it asks home (closure rank below the cut-off)
         self._asked_home = torch.stack([(pop.closure_rank < int(c)).to(torch.uint8)
                                         for c in self._mandate_cutoffs])
         self._supplied: torch.Tensor | None = None
-        self._lever_cache: tuple[tuple, torch.Tensor | None] = ((), None)
+        self._lever_cache: LeversInForce | None = None
+        self._day_of: tuple[object, int] = (None, 0)
         self._roles = self._make_roles()
         self.planner_weights, self.planner_bias = planner_feature_map(self)
         self._event_codes = torch.tensor([3 * dz.SUSCEPTIBLE + 1, 3 * dz.HOSPITALISED + 2],
                                          device=self.device)
         self._loss_weights = self._loss_row()
+        self._ones = torch.ones(num_envs, 1, dtype=torch.float64, device=self.device)
+        self._infection_cost = torch.tensor(-p.economy.infection_cost, dtype=torch.float32,
+                                            device=self.device)
 
     def lever_values(self, levers: torch.Tensor) -> torch.Tensor:
         """``[B, 3]`` mandate strength, testing rate and stimulus of menu indices ``[B, 3]``."""
@@ -176,10 +221,16 @@ class EpidemicEconomy(World):
 
     def acting_roles(self) -> tuple[str, ...]:
         """Workers every day; the planner too on days 0, 7, 14, ... (its interval)."""
-        day = 0 if self.state is None else int(self.state.day[0])
+        day = 0 if self.state is None else self._day(self.state)
         if day % self.params.planner.decision_interval == 0:
             return ("planner", "workers")
         return ("workers",)
+
+    def _day(self, state: EpidemicState) -> int:
+        """The day of ``state`` as a Python int (read once per state: a host sync)."""
+        if self._day_of[0] is not state:
+            self._day_of = (state, int(state.day[0]))
+        return self._day_of[1]
 
     # ------------------------------------------------------------- randomness
     def draw_uniforms(self) -> torch.Tensor:
@@ -246,59 +297,46 @@ class EpidemicEconomy(World):
 
     def _step_state(self, state: EpidemicState, actions):
         p = self.params
-        day = int(state.day[0])
+        day = self._day(state)
         levers = state.levers
         if day % p.planner.decision_interval == 0 and "planner" in actions:
             levers = self._checked_levers(actions["planner"])
         isolate = self._isolation_mask(actions["workers"])
-        going_out = torch.bitwise_xor(isolate, 1)
-        values = self.lever_values(levers)
-        moved = dz.advance_day(state.disease, going_out, self.tables, testing_rate=values[:, 1],
-                               sensitivity=p.economy.test_sensitivity, generator=self.generator,
-                               uniforms=self._supplied)
-        # 0/1 bytes by shifting a bit table by the state (S..R at large, all but D alive)
-        health = state.disease.view(torch.uint8)
-        at_large = torch.bitwise_right_shift(self._bits["at_large"], health).bitwise_and_(1)
-        works = torch.bitwise_and(at_large, self._employed_bytes).bitwise_and_(going_out)
-        claims = torch.bitwise_right_shift(self._bits["alive"], health)
-        # alive and employed, but not at work (works is a subset of alive and employed)
-        claims.bitwise_and_(self._employed_bytes).bitwise_xor_(works)
-        pay = settle_day(works, claims, wage=self.wage, stimulus=values[:, 2],
-                         max_tax_rate=p.economy.max_tax_rate)
+        force = self._levers_in_force(levers)
+        moved = dz.advance_day(state.disease, isolate, self.tables, testing=force.testing,
+                               generator=self.generator, uniforms=self._supplied)
+        pay = settle_day(moved.listed, moved.code, wage=self.wage, employed=self._employed_bytes,
+                         support=force.support, tables=self._pay_tables)
         known = torch.sub(state.positive_days, 1).clamp_(min=0)
         known.view(-1).index_fill_(0, moved.positive, p.economy.isolation_days)
-        isolating = count_per_env(at_large.bitwise_and_(isolate))
         counts = state.counts + moved.change
-        positives = torch.bincount(moved.positive.div(p.num_residents, rounding_mode="floor"),
-                                   minlength=self.num_envs)
-        row = self._daily_row(counts, moved, pay, values, tests=moved.tests,
-                              positives=positives, isolating=isolating)
+        row = self._daily_row(counts, moved, pay, force.values)
         series = state.series.clone()
         series[:, day] = row
         new = state.replace(day=state.day + 1, disease=moved.disease, positive_days=known,
-                            income=state.income + pay.net_income, levers=levers,
+                            income=pay.add_to(state.income, self.wage), levers=levers,
                             counts=counts, latest=row, series=series)
-        planner_loss = row[:, _COLUMN["planner_loss"]]
-        rewards = {"planner": -planner_loss.unsqueeze(-1),
-                   "workers": self._worker_rewards(pay.net_income, moved)}
+        self._day_of = (new, day + 1)
+        rewards = {"planner": row[:, -1:].neg(),
+                   "workers": self._worker_rewards(pay, moved)}
         truncated = new.day >= p.horizon_days
-        info = {"day": day, "daily": dict(zip(SERIES, row.unbind(1)))}
+        info = {"day": day, "daily": DailyRow(row)}
         return new, rewards, torch.zeros_like(truncated), truncated, info
 
-    def _daily_row(self, counts, moved, pay, lever_values, *, tests, positives, isolating):
+    def _daily_row(self, counts, moved, pay, lever_values):
         """``[B, K]`` float32 row of the daily series (:data:`SERIES`), with the planner's loss.
 
         The loss per resident is ``(death_weight * deaths + infection_weight * infections +
         economic_weight * (potential - output + test costs) / mean wage) / M``: an affine
-        function of the row (:attr:`_loss_weights`), computed in float64.
+        function of the row (:attr:`_loss_weights`, its constant against a column of
+        ones in the loss's place), computed in float64 from the row as reported (float32).
         """
-        flows = moved.flows.index_select(1, self._event_codes)  # new infections, new deaths
-        daily = torch.cat([counts, flows, torch.stack([tests, positives, pay.working, isolating],
-                                                      -1)], -1).double()
-        row = torch.cat([daily, torch.stack([pay.output, pay.transfers, pay.tax_rate], -1)
-                         .double(), lever_values.double()], -1)
-        loss = torch.addmv(self._loss_weights[-1], row, self._loss_weights[:-1])
-        return torch.cat([row, loss.unsqueeze(-1)], -1).float()
+        # (one dtype per cat: concatenating mixed dtypes is several times slower)
+        events = torch.cat([counts, moved.flows.index_select(1, self._event_codes),
+                            moved.tested], -1).double()
+        row = torch.cat([events, *pay.columns, lever_values, self._ones], -1).float()
+        row[:, -1] = torch.mv(row.double(), self._loss_weights)
+        return row
 
     def _loss_row(self) -> torch.Tensor:
         """``[K]`` float64: weights of the planner's loss on the row (its last entry: constant)."""
@@ -312,12 +350,10 @@ class EpidemicEconomy(World):
         weights[-1] = scale * self.potential_output  # the planner_loss column: the constant
         return weights
 
-    def _worker_rewards(self, net_income: torch.Tensor, moved: dz.DiseaseDay) -> torch.Tensor:
+    def _worker_rewards(self, pay, moved: dz.DiseaseDay) -> torch.Tensor:
         """``[B, M]`` float32: net income in mean-wage days, minus the cost of infection."""
-        reward = net_income.mul(1.0 / self.mean_wage).float()
-        penalty = self.params.economy.infection_cost
-        flat = reward.view(-1)
-        flat.index_put_((moved.exposed,), flat.index_select(0, moved.exposed) - penalty)
+        reward = pay.net_income(self.wage, scale=1.0 / self.mean_wage).float()
+        reward.view(-1).index_put_((moved.exposed,), self._infection_cost, accumulate=True)
         return reward
 
     @staticmethod
@@ -343,34 +379,29 @@ class EpidemicEconomy(World):
 
         Each feature is contiguous in memory, so that building it and reading one feature
         (``obs[..., k]``) are fast; call ``.contiguous()`` for the other layout. Built from
-        byte arithmetic and copies (comparisons to bool are several times slower on the CPU).
+        a comparison (NumPy's on the CPU), a clamp and a copy of the rows kept per lever choice.
         """
         batch, residents = state.disease.shape
         features = torch.empty(batch, len(WORKER_FEATURES), residents, dtype=torch.uint8,
                                device=self.device)
-        # symptomatic: (state XOR I) is 0 only for I
-        symptomatic = features[:, 0]
-        torch.bitwise_xor(state.disease.view(torch.uint8), dz.SYMPTOMATIC, out=symptomatic)
-        symptomatic.clamp_(max=1).bitwise_xor_(1)
+        if features.device.type == "cpu":  # NumPy's comparison is several times faster
+            np.equal(state.disease.numpy(), dz.SYMPTOMATIC,
+                     out=features[:, 0].numpy().view(np.bool_))
+        else:
+            torch.eq(state.disease, dz.SYMPTOMATIC, out=features[:, 0].view(torch.bool))
         torch.clamp(state.positive_days.view(torch.uint8), max=1, out=features[:, 1])
-        features[:, 2:] = self._lever_features(state.levers)
+        features[:, 2:] = self._levers_in_force(state.levers).rows
         return features.transpose(1, 2)
 
-    def _lever_features(self, levers: torch.Tensor) -> torch.Tensor:
-        """``[B, 5, M]`` uint8: asked home, stimulus percent and the static features.
+    def _levers_in_force(self, levers: torch.Tensor) -> LeversInForce:
+        """What the kernels read of ``levers`` ``[B, 3]`` (menu indices).
 
-        They change only with the levers (weekly at most), so the last is kept.
+        They change only with the levers (weekly at most), so the last are kept.
         """
         key = tuple(levers.reshape(-1).tolist())
-        if self._lever_cache[0] != key:
-            batch, residents = levers.shape[0], self.params.num_residents
-            rows = torch.empty(batch, 5, residents, dtype=torch.uint8, device=self.device)
-            rows[:, 0] = self._asked_home.index_select(0, levers[:, 0])
-            percent = torch.round(self.lever_values(levers)[:, 2] * 100)
-            rows[:, 1] = percent.to(torch.uint8).unsqueeze(-1)
-            rows[:, 2:] = self._static_obs
-            self._lever_cache = (key, rows)
-        return self._lever_cache[1]
+        if self._lever_cache is None or self._lever_cache.key != key:
+            self._lever_cache = LeversInForce.of(self, levers, key)
+        return self._lever_cache
 
     def _episode_metrics(self, state: EpidemicState) -> dict[str, torch.Tensor]:
         return episode_metrics(self, state)

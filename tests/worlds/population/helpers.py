@@ -39,3 +39,13 @@ def rollout(world, policies, days, *, seed=0, on_step=None):
 
 def with_disease(params, **changes):
     return dataclasses.replace(params, disease=dataclasses.replace(params.disease, **changes))
+
+
+def force_torch_arrays(monkeypatch):
+    """Run the sparse kernels on torch even on the CPU (their path on other devices)."""
+    from sandbox.worlds.population.arrays import Arrays
+
+    def on(cls, device, generator=None, use_numpy=None, views=None):
+        return cls(device, generator, False, views)
+
+    monkeypatch.setattr(Arrays, "on", classmethod(on))

@@ -6,7 +6,7 @@ import torch
 
 from sandbox.core import make_generator
 from sandbox.worlds.population.reference import EpidemicEconomyModel, Resident
-from tests.worlds.population.helpers import make_world, policies_for
+from tests.worlds.population.helpers import force_torch_arrays, make_world, policies_for
 
 DAYS = 45
 
@@ -43,8 +43,12 @@ def run_side_by_side(world, workers, planner_params, *, days=DAYS, seed=0):
     return model
 
 
-@pytest.mark.parametrize("workers", ["isolate_when_symptomatic", "archetype_compliance"])
-def test_same_trajectories_with_common_random_numbers(workers):
+@pytest.mark.parametrize(("workers", "arrays"), [("isolate_when_symptomatic", "numpy"),
+                                                  ("archetype_compliance", "numpy"),
+                                                  ("archetype_compliance", "torch")])
+def test_same_trajectories_with_common_random_numbers(workers, arrays, monkeypatch):
+    if arrays == "torch":  # the kernels' path on devices other than the CPU
+        force_torch_arrays(monkeypatch)
     world = make_world(1_000, precision="float64", horizon_days=DAYS + 1, seed=3,
                        disease={"initial_infected": 0.02, "community_rate": 0.35,
                                 "severity_scale": 8.0})
