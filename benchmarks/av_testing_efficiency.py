@@ -8,7 +8,10 @@
 2. Efficiency (robust AV): NADE's estimate, relative half-width against the number of
    tests, the tests to 0.3 if reached, and the variance ratio ``mu (1 - mu) / s^2``
    (crude Monte Carlo's per-test variance over NADE's: how many times fewer tests NADE
-   needs for the same half-width, if its sample variance is to be trusted).
+   needs for the same half-width, if its sample variance is to be trusted). NADE uses
+   the look-ahead challenge (``--robust-challenge lookahead``, the study's
+   ``ROBUST_CHALLENGE``) or the one-step one (``one_step``); ``--robust-nde-tests N``
+   adds crude Monte Carlo on the same AV.
 3. Adaptive mix: an AV between the surrogates (IDM, but inattentive with probability
    0.3 per step), tested by NADE with each single surrogate and with the mix re-fitted by
    ``sandbox.optimize.combine_surrogates``; relative half-width at the same budget.
@@ -23,6 +26,8 @@ Usage: python benchmarks/av_testing_efficiency.py [--quick] [--batch 1024]
        [--sections unbiasedness,efficiency,adaptive,d2rl] [--nde-tests N]
        [--nade-repeats R] [--tests-per-repeat n] [--efficiency-tests N]
        [--adaptive-tests N] [--d2rl-train-tests N] [--d2rl-tests N] [--eps E]
+       [--weak-challenge one_step|lookahead] [--robust-challenge one_step|lookahead]
+       [--robust-residual-risk R] [--robust-nde-tests N]
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ import time
 import torch
 
 from sandbox.optimize import combine_surrogates
+from sandbox.solvers.d2rl import D2rlAdversary, D2rlConfig, train_d2rl
 from sandbox.worlds.traffic import HighwayWorld
 from sandbox.worlds.traffic.testing import (
     AdaptiveMix,
@@ -49,11 +55,12 @@ from sandbox.worlds.traffic.testing import (
     run_campaign,
     running_relative_half_width,
 )
-from sandbox.worlds.traffic.testing.d2rl import D2rlAdversary, D2rlConfig, train_d2rl
 from sandbox.worlds.traffic.testing.studies import (
     ADAPTIVE_AV,
     ADAPTIVE_RESIDUAL_RISK,
     ROBUST_AV,
+    ROBUST_CHALLENGE,
+    ROBUST_LOOKAHEAD_RISK,
     ROBUST_RESIDUAL_RISK,
     TESTING_ENV,
     WEAK_AV,
@@ -85,13 +92,18 @@ def rhw_at(samples, budgets) -> dict:
     return {str(n): float(rhw[n - 1]) for n in budgets if n <= samples.numel()}
 
 
+def _challenge(name: str):
+    """The challenge settings a ``--*-challenge`` option names."""
+    return ROBUST_CHALLENGE if name == "lookahead" else None
+
+
 def _weak_nade_block(job: tuple) -> tuple[torch.Tensor, ...]:
     """One worker's share of the NADE repeats: ``(crash, weight)`` of ``n`` tests."""
-    batch, n, seed, eps, max_controls, risk = job
+    batch, n, seed, eps, max_controls, risk, challenge = job
     torch.set_num_threads(1)
     world = HighwayWorld(TESTING_ENV, num_envs=batch, seed=0)
     adversary = NadeAdversary(world, surrogates=[matching_surrogate(world, WEAK_AV)],
-                              eps=eps, residual_risk=risk)
+                              eps=eps, residual_risk=risk, challenge=_challenge(challenge))
     campaign = run_campaign(world, make_av(world, WEAK_AV), n_tests=n, adversary=adversary,
                             seed=seed, max_controls=max_controls)
     return campaign.crash, campaign.weight
@@ -114,7 +126,7 @@ def unbiasedness(args) -> dict:
     max_controls = args.weak_max_controls or None
     risk = WEAK_RESIDUAL_RISK if args.weak_residual_risk is None else args.weak_residual_risk
     jobs = [(args.batch, per_worker * args.tests_per_repeat, args.seed + k, args.eps,
-             max_controls, risk) for k in range(workers)]
+             max_controls, risk, args.weak_challenge) for k in range(workers)]
     start = time.perf_counter()
     if workers == 1:
         parts = [_weak_nade_block(jobs[0])]
@@ -136,6 +148,7 @@ def unbiasedness(args) -> dict:
     tail = weight[crash].sort(descending=True).values
     return {
         "av": WEAK_AV, "eps": args.eps, "residual_risk": risk,
+        "challenge": args.weak_challenge,
         "crude_monte_carlo": summary(mc),
         "crude_monte_carlo_source": "given" if args.nde_reference else "run (seed 11)",
         "nade": summary(is_est),
@@ -157,8 +170,18 @@ def unbiasedness(args) -> dict:
 def efficiency(args) -> dict:
     world = HighwayWorld(TESTING_ENV, num_envs=args.batch, seed=0)
     av = make_av(world, ROBUST_AV)
+    lookahead = args.robust_challenge == "lookahead"
+    risk = args.robust_residual_risk
+    if risk is None:
+        risk = ROBUST_LOOKAHEAD_RISK if lookahead else ROBUST_RESIDUAL_RISK
     adversary = NadeAdversary(world, surrogates=[matching_surrogate(world, ROBUST_AV)],
-                              residual_risk=ROBUST_RESIDUAL_RISK)
+                              residual_risk=risk, challenge=_challenge(args.robust_challenge))
+    out = {"av": ROBUST_AV, "challenge": args.robust_challenge, "residual_risk": risk}
+    if args.robust_nde_tests:
+        start = time.perf_counter()
+        nde = run_campaign(world, av, n_tests=args.robust_nde_tests, seed=22)
+        out["crude_monte_carlo"] = {**summary(nde.estimate()),
+                                    "seconds": time.perf_counter() - start}
     start = time.perf_counter()
     nade = run_campaign(world, av, n_tests=args.efficiency_tests, adversary=adversary, seed=21)
     nade_time = time.perf_counter() - start
@@ -167,7 +190,7 @@ def efficiency(args) -> dict:
     crude = crude_tests_needed(est.mean) if 0 < est.mean < 1 else math.inf
     ratio = est.mean * (1 - est.mean) / est.std**2 if est.std > 0 else None
     return {
-        "av": ROBUST_AV, "residual_risk": ROBUST_RESIDUAL_RISK, "nade": summary(est),
+        **out, "nade": summary(est),
         "nade_tests_to_rhw_0.3": converged,
         "crude_tests_needed_30.1_over_mu": crude,
         "reduction": (crude / converged) if converged else None,
@@ -250,6 +273,14 @@ def main():
     parser.add_argument("--weak-residual-risk", type=float, default=None,
                         help="NADE's residual risk for the weak AV (default: the study's)")
     parser.add_argument("--seed", type=int, default=12, help="first NADE seed (unbiasedness)")
+    parser.add_argument("--weak-challenge", choices=("one_step", "lookahead"),
+                        default="one_step", help="NADE's challenge for the weak AV")
+    parser.add_argument("--robust-challenge", choices=("one_step", "lookahead"),
+                        default="lookahead", help="NADE's challenge for the robust AV")
+    parser.add_argument("--robust-residual-risk", type=float, default=None,
+                        help="NADE's residual risk for the robust AV (default: the study's)")
+    parser.add_argument("--robust-nde-tests", type=int, default=0,
+                        help="also run crude Monte Carlo on the robust AV (0: skip)")
     parser.add_argument("--save-samples", default="",
                         help="torch.save the unbiasedness crashes and weights here")
     parser.add_argument("--workers", type=int, default=1,

@@ -23,6 +23,9 @@ BUILTIN_MODULES = (
     "sandbox.worlds.population",
     "sandbox.policies",
     "sandbox.solvers",
+    # methods whose wiring needs layers above the worlds (the traffic testing methods
+    # "nade_adaptive" and "d2rl", which use the optimizer and the solvers)
+    "sandbox.scenario.traffic_methods",
 )
 
 

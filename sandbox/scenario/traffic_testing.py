@@ -10,6 +10,9 @@ pictures. Methods:
 - ``"nde"``: crude Monte Carlo in the naturalistic environment;
 - ``"nade"``: importance sampling with a NADE adversary whose surrogate is the AV's own
   IDM model (Feng et al. 2021);
+- ``"nade_lookahead"``: the same with the look-ahead challenge of the robust AV's study
+  (an 8 s platoon rollout; slower per test, aimed at AVs whose crashes build up over
+  several seconds);
 - ``"adaptive"``: NADE with three surrogates (IDM braking at 1.5 and 3 m/s^2, constant
   speed) whose mix is re-fitted as tests accumulate (Yang et al. 2024).
 """
@@ -40,6 +43,8 @@ from sandbox.worlds.traffic.testing import (
 )
 from sandbox.worlds.traffic.testing.studies import (
     ROBUST_AV,
+    ROBUST_CHALLENGE,
+    ROBUST_LOOKAHEAD_RISK,
     TESTING_ENV,
     WEAK_AV,
     make_av,
@@ -48,6 +53,7 @@ from sandbox.worlds.traffic.testing.studies import (
 
 #: Testing methods and their descriptions.
 METHODS = {"nde": "crude Monte Carlo (NDE)", "nade": "NADE (importance sampling)",
+           "nade_lookahead": "NADE with the look-ahead challenge",
            "adaptive": "NADE with an adaptive surrogate mix"}
 #: The studies' AVs under test, by name.
 AVS = {"weak (brakes at 1 m/s²)": WEAK_AV, "robust (brakes at 2.5 m/s²)": ROBUST_AV}
@@ -141,6 +147,10 @@ def make_adversary(world, setup: TestingSetup) -> tuple[NadeAdversary | None, Ad
     if setup.method == "nade":
         return NadeAdversary(world, surrogates=[matching_surrogate(world, setup.av)],
                              eps=setup.eps), None
+    if setup.method == "nade_lookahead":
+        return NadeAdversary(world, surrogates=[matching_surrogate(world, setup.av)],
+                             eps=setup.eps, challenge=ROBUST_CHALLENGE,
+                             residual_risk=ROBUST_LOOKAHEAD_RISK), None
     base = {**setup.av}
     surrogates = [
         matching_surrogate(world, {**base, "max_decel": 1.5}, name="idm_brake_1.5"),

@@ -69,3 +69,15 @@ def test_a_replayed_test_ends_in_the_crash_it_reports():
     first = record_episode(setup, seed=1, batch=32, prefer_crash=False)
     assert first.env == 0
     assert torch.tensor([r["lane"] for r in trace.rows]).max() < trace.n_lanes
+
+
+def test_lookahead_method_uses_the_robust_studys_challenge():
+    from sandbox.scenario.traffic_testing import make_adversary, make_world
+    from sandbox.worlds.traffic.testing.studies import ROBUST_CHALLENGE, ROBUST_LOOKAHEAD_RISK
+
+    setup = TestingSetup(method="nade_lookahead", n_tests=8, num_envs=4)
+    adversary, mix = make_adversary(make_world(setup), setup)
+    assert mix is None
+    assert adversary.challenge_settings == ROBUST_CHALLENGE
+    assert adversary.residual_risk == ROBUST_LOOKAHEAD_RISK
+    assert adversary.front_flat.numel() > 0  # the front vehicle is predicted

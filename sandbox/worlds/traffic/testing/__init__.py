@@ -6,10 +6,11 @@
   the convergence rule and the tests crude Monte Carlo needs.
 - :mod:`.surrogates`: models of the AV that predict a maneuver's challenge.
 - :class:`AdaptiveMix`: re-fits the mix of several surrogates as tests accumulate.
-- :mod:`.d2rl`: dense learning (D2RL): a PPO-trained control level on top of NADE,
-  trained on the critical steps only (imports the solver layer on demand).
-- :mod:`.methods`: the methods as background policies (``nde``, ``nade``,
-  ``nade_adaptive``, ``d2rl``) that scenario files name.
+- :mod:`.methods`: the methods as background policies that scenario files name
+  (``nde``, ``nade``; ``nade_adaptive_policy`` takes its coefficient fitter as an
+  argument). Dense learning (D2RL, a PPO-trained control level on top of NADE) lives in
+  the solver layer, ``sandbox.solvers.d2rl``, and ``sandbox.scenario.traffic_methods``
+  registers ``nade_adaptive`` and ``d2rl``: nothing here imports a layer above the world.
 - :mod:`.studies`: the set-ups of the unbiasedness, efficiency and adaptive studies.
 """
 

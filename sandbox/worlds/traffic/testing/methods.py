@@ -11,6 +11,11 @@ policy              background traffic
 ``d2rl``            NADE whose control level is learned by PPO before the tests
 ==================  ====================================================================
 
+This module registers ``nde`` and ``nade`` and provides :func:`nade_adaptive_policy`,
+which takes its coefficient fitter as an argument; ``nade_adaptive`` (with the QP of
+``sandbox.optimize``) and ``d2rl`` (trained by ``sandbox.solvers.d2rl``) are wired and
+registered above the world layer, in :mod:`sandbox.scenario.traffic_methods`.
+
 Each reports, per finished test, ``weight`` (``W_i``), ``weighted_crash``
 (``X_i = crash_i W_i``, whose mean is the crash-rate estimate) and ``controlled_steps``
 through :meth:`TestingPolicy.episode_metrics`, which the scenario runner merges into the
@@ -27,6 +32,7 @@ AV) and ``max_decel``; ``constant_speed`` takes nothing.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -228,20 +234,31 @@ def nade_policy(world, role: str = "background", **params) -> TestingPolicy:
     return policy
 
 
-def nade_adaptive_policy(world, role: str = "background", **params) -> TestingPolicy:
-    """Factory of ``"nade_adaptive"``: NADE whose surrogate mix is re-fitted by the QP.
+def nade_adaptive_policy(world, role: str = "background", *, fit: Callable,
+                         **params) -> TestingPolicy:
+    """NADE whose surrogate mix is re-fitted by ``fit`` as tests accumulate.
 
-    Extra parameters: ``refit_every`` (finished tests between fits) and ``min_rows``.
+    Registered as ``"nade_adaptive"`` by :mod:`sandbox.scenario.traffic_methods`, which
+    passes the quadratic program ``sandbox.optimize.combine_surrogates`` as ``fit``: the
+    world layer takes the fitter as an argument and imports no layer above it.
+
+    Args:
+        world: the highway world.
+        role: must be ``"background"``.
+        fit: ``fit(surrogate_challenge [n, S], crash [n]) -> coefficients [S]`` (see
+            :class:`~sandbox.worlds.traffic.testing.adaptive.AdaptiveMix`).
+        **params: NADE's parameters, ``max_controls``, ``refit_every`` (finished tests
+            between fits) and ``min_rows``.
     """
-    from sandbox.optimize import combine_surrogates  # the optimizer layer, on demand
-
+    if not callable(fit):
+        raise ConfigError("fit", fit, "a callable fit(challenges, crashes) -> coefficients")
     params = dict(params)
     max_controls = params.pop("max_controls", None)
     refit = {k: params.pop(k) for k in ("refit_every", "min_rows") if k in params}
     args = _adversary_args(world, params)
     _no_more("nade_adaptive", params, f"{_NADE_KEYS}, max_controls, refit_every, min_rows")
     adversary = NadeAdversary(world, **args)
-    mix = AdaptiveMix(adversary, fit=combine_surrogates, **refit)
+    mix = AdaptiveMix(adversary, fit=fit, **refit)
     policy = TestingPolicy(world, role, adversary=adversary, max_controls=max_controls,
                            on_step=mix)
     policy.name = "nade_adaptive"
@@ -249,74 +266,7 @@ def nade_adaptive_policy(world, role: str = "background", **params) -> TestingPo
     return policy
 
 
-class D2rlTestingPolicy(TestingPolicy):
-    """``"d2rl"``: trains the adversary's policy on its own copy of the world first.
-
-    Training runs at the first :meth:`act` (building the policy stays cheap, so a
-    scenario validates quickly), against the AV given by ``train_av`` (parameters of
-    the ``idm_mobil`` AV: the AV under test, which D2RL trains against).
-    """
-
-    name = "d2rl"
-
-    def __init__(self, world, role, *, adversary, train_av: dict, train_seed: int = 0):
-        super().__init__(world, role, adversary=adversary)
-        self.train_av = dict(train_av)
-        self.train_seed = int(train_seed)
-        self.trained = False
-        self.training_history: list[dict] = []
-
-    def act(self, obs, mask=None, deterministic=False):
-        """Train once (first call), then act as NADE with the learned levels."""
-        if not self.trained:
-            self.train()
-        return super().act(obs, mask, deterministic)
-
-    def train(self) -> None:
-        """Train the adversary on ``config.train_tests`` tests of a private world."""
-        from sandbox.worlds.traffic.highway import HighwayWorld
-        from sandbox.worlds.traffic.policies import IdmMobilPolicy
-        from sandbox.worlds.traffic.testing.d2rl import train_d2rl
-
-        world = HighwayWorld(self.world.params, num_envs=self.world.num_envs,
-                             device=self.world.device,
-                             seed=derive_seed(self.train_seed, "d2rl/world"))
-        av = IdmMobilPolicy(world, **self.train_av)
-        trainer_adversary = self.adversary
-        home = trainer_adversary.world
-        trainer_adversary.world = world
-        try:
-            _, trainer = train_d2rl(world, av, trainer_adversary,
-                                    seed=derive_seed(self.train_seed, "d2rl/train"))
-        finally:
-            trainer_adversary.world = home
-        self.training_history = trainer.history
-        self.trained = True
-
-
-def d2rl_policy(world, role: str = "background", **params) -> D2rlTestingPolicy:
-    """Factory of ``"d2rl"``: the learned-level NADE.
-
-    Parameters: NADE's, ``train_av``, ``train_seed`` and ``d2rl`` (fields of
-    :class:`~sandbox.worlds.traffic.testing.d2rl.D2rlConfig`).
-    """
-    from sandbox.worlds.traffic.testing.d2rl import D2rlAdversary, D2rlConfig
-
-    params = dict(params)
-    train_av = params.pop("train_av", {})
-    if not isinstance(train_av, dict):
-        raise ConfigError("train_av", train_av, "a mapping of idm_mobil parameters")
-    train_seed = params.pop("train_seed", 0)
-    settings = _settings("d2rl", params.pop("d2rl", {}), D2rlConfig)
-    settings = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
-    args = _adversary_args(world, params)
-    _no_more("d2rl", params, f"{_NADE_KEYS}, train_av, train_seed, d2rl")
-    adversary = D2rlAdversary(world, config=D2rlConfig(**settings),
-                              seed=derive_seed(int(train_seed), "d2rl/policy"), **args)
-    return D2rlTestingPolicy(world, role, adversary=adversary, train_av=train_av,
-                             train_seed=train_seed)
-
-
-#: Registry names of the testing methods and their factories.
-FACTORIES = {"nde": nde_policy, "nade": nade_policy, "nade_adaptive": nade_adaptive_policy,
-             "d2rl": d2rl_policy}
+#: Registry names of the testing methods that need no layer above the world, and their
+#: factories (``"nade_adaptive"`` and ``"d2rl"`` are registered by
+#: :mod:`sandbox.scenario.traffic_methods`, which wires in the optimizer and the solver).
+FACTORIES = {"nde": nde_policy, "nade": nade_policy}

@@ -15,7 +15,10 @@ wherever ``p > 0`` and each factor is at most ``1 / eps``, so the weighted crash
 indicator is an unbiased estimate of the naturalistic crash rate.
 
 Maneuvers whose challenge is predicted: the leader and follower in the AV's lane
-accelerating on the grid; the leaders and followers beside the AV cutting into its lane.
+accelerating on the grid; the leaders and followers beside the AV cutting into its lane;
+with the look-ahead challenge (``ChallengeSettings(leader_model="idm")``) also the AV
+leader's own leader (the *front* vehicle) accelerating on the grid, predicted through
+the platoon (:func:`~sandbox.worlds.traffic.testing.surrogates.platoon_challenge`).
 """
 
 from __future__ import annotations
@@ -30,10 +33,14 @@ from sandbox.worlds.traffic.testing.surrogates import (
     ChallengeSettings,
     Surrogate,
     maneuver_challenge,
+    platoon_challenge,
 )
 
-#: Candidates around the AV: leaders in (own, left, right) lanes, then followers.
-N_CANDIDATES = 6
+#: Candidates around the AV: leaders in (own, left, right) lanes, then followers, then
+#: the leader's own leader (the *front* vehicle; predicted with ``leader_model="idm"``).
+N_CANDIDATES = 7
+#: Slot of the front vehicle among the candidates.
+FRONT = 6
 
 
 def _check_surrogate(surrogate: Surrogate, field: str) -> None:
@@ -131,15 +138,25 @@ class NadeAdversary:
         self.row_ahead = torch.cat([torch.ones(n_acc), torch.zeros(n_acc),
                                     torch.tensor([1.0, 1.0, 0.0, 0.0])]).to(device).bool()
         self.row_flat = self.row_candidate * p.n_background_actions + self.row_action
+        # the front vehicle's grid accelerations, predicted by the platoon rollout
+        self.front_flat = torch.zeros(0, dtype=torch.long, device=device)
+        if self.challenge_settings.leader_model == "idm":
+            self.front_flat = FRONT * p.n_background_actions + torch.arange(n_acc, device=device)
 
     # ---------------------------------------------------------------- criticality
     def candidates(self) -> torch.Tensor:
-        """``[B, 6]`` int64 vehicle indices around the AV (leaders, then followers; -1 none)."""
+        """``[B, 7]`` int64 vehicles around the AV: leaders, followers, the front vehicle.
+
+        -1 marks a missing one; the front vehicle is the AV leader's own-lane leader.
+        """
         nb = self.world.scene().neighbours
-        return torch.cat([nb.leader[:, 0], nb.follower[:, 0]], 1)
+        leader = nb.leader[:, 0, :1]
+        front = nb.leader[:, :, 0].gather(1, leader.clamp(min=0))
+        front = torch.where(leader >= 0, front, torch.full_like(front, -1))
+        return torch.cat([nb.leader[:, 0], nb.follower[:, 0], front], 1)
 
     def candidate_probabilities(self, candidates: torch.Tensor) -> torch.Tensor:
-        """``p(u|s)`` of the candidates, ``[B, 6, A]`` (zero rows for missing ones)."""
+        """``p(u|s)`` of the candidates, ``[B, 7, A]`` (zero rows for missing ones)."""
         scene, p = self.world.scene(), self.params
         index = candidates.clamp(min=0)
         probs = naturalistic_probabilities(
@@ -150,7 +167,7 @@ class NadeAdversary:
         return probs * (candidates > 0).unsqueeze(-1)
 
     def surrogate_challenges(self, av_action: torch.Tensor) -> torch.Tensor:
-        """Each surrogate's predicted challenge, ``[S, B, 6, A]`` float in ``[0, 1]``.
+        """Each surrogate's predicted challenge, ``[S, B, 7, A]`` float in ``[0, 1]``.
 
         Args:
             av_action: ``[B, 1, 2]`` the AV's action in this step.
@@ -165,12 +182,16 @@ class NadeAdversary:
         other_speed = torch.where(lead_or_follow, scene.leader_speed[:, 0, lane],
                                   scene.follower_speed[:, 0, lane])
         av_speed = self.world.state.speed[:, :1]
-        candidates = self.candidates().gather(1, k.unsqueeze(0).expand(batch, -1))
+        around = self.candidates()
+        candidates = around.gather(1, k.unsqueeze(0).expand(batch, -1))
         # after the maneuver: the vehicle's current IDM acceleration, within the grid
         other_after = scene.idm_accel.gather(1, candidates.clamp(min=0)).clamp(
             p.accel_min, p.accel_max)
         av_accel = av_action[:, 0, :1].to(gap.dtype).clamp(p.av_accel_low, p.av_accel_high)
         rows = self.row_flat.numel()
+        front = {}
+        if self.challenge_settings.leader_model == "idm":
+            front = self._front_of(candidates, gap)
         out = []
         for surrogate in self.surrogates:
             challenge = maneuver_challenge(
@@ -178,13 +199,72 @@ class NadeAdversary:
                 other_ahead=self.row_ahead.expand(batch, -1),
                 other_accel=self.row_other_accel.expand(batch, -1), other_accel_after=other_after,
                 av_accel=av_accel.expand(-1, rows), surrogate=surrogate,
-                settings=self.challenge_settings, params=p,
+                settings=self.challenge_settings, params=p, **front,
             )
             table = torch.zeros(batch, N_CANDIDATES * p.n_background_actions,
                                 dtype=gap.dtype, device=gap.device)
             table[:, self.row_flat] = challenge
+            if self.front_flat.numel():
+                table[:, self.front_flat] = self._platoon_challenge(
+                    around, av_accel, surrogate).to(table.dtype)
             out.append(table.view(batch, N_CANDIDATES, p.n_background_actions))
         return torch.stack(out)
+
+    def _platoon_challenge(self, around: torch.Tensor, av_accel: torch.Tensor,
+                           surrogate: Surrogate) -> torch.Tensor:
+        """``[B, n_accels]`` challenge of every grid acceleration of the front vehicle.
+
+        Args:
+            around: ``[B, 7]`` :meth:`candidates`.
+            av_accel: ``[B, 1]`` the AV's acceleration this step, m/s^2.
+            surrogate: the AV model.
+        """
+        scene, p = self.world.scene(), self.params
+        leader, front = around[:, :1].clamp(min=0), around[:, FRONT:].clamp(min=0)
+        n_acc = p.n_accels
+
+        def row(x: torch.Tensor) -> torch.Tensor:  # [B, 1] -> [B, n_accels]
+            return x.expand(-1, n_acc)
+
+        challenge = platoon_challenge(
+            leader_gap=row(scene.leader_gap[:, :1, 0]), av_speed=row(self.world.state.speed[:, :1]),
+            leader_speed=row(scene.leader_speed[:, :1, 0]),
+            leader_accel=row(scene.idm_accel.gather(1, leader).clamp(p.accel_min, p.accel_max)),
+            front_gap=row(scene.leader_gap[:, :, 0].gather(1, leader)),
+            front_speed=row(self.world.state.speed.gather(1, front)),
+            front_accel=self.world.grid.unsqueeze(0).expand(leader.shape[0], -1),
+            front_accel_after=row(scene.idm_accel.gather(1, front).clamp(p.accel_min,
+                                                                         p.accel_max)),
+            av_accel=row(av_accel), surrogate=surrogate, settings=self.challenge_settings,
+            params=p,
+        )
+        return challenge * (around[:, FRONT:] > 0)
+
+    def _front_of(self, candidates: torch.Tensor, gap: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Own leaders of the rows' vehicles ahead of the AV, for the platoon look-ahead.
+
+        Args:
+            candidates: ``[B, R]`` vehicle index of each row's candidate (-1 none).
+            gap: ``[B, R]`` gap between the AV and the candidate, m.
+
+        Returns:
+            ``front_gap``, ``front_speed`` ``[B, R]``: the gap from the candidate to its
+            leader in its own lane (m, ``FAR`` if none) and that leader's speed (m/s); a
+            side vehicle cutting in between the AV and the AV's leader gets the AV's
+            leader instead.
+        """
+        scene, state = self.world.scene(), self.world.state
+        index = candidates.clamp(min=0)
+        front_gap = scene.leader_gap[:, :, 0].gather(1, index)
+        front_speed = scene.leader_speed[:, :, 0].gather(1, index)
+        cut_in = (self.row_ahead & (self.row_candidate != 0)).unsqueeze(0)
+        behind_av_leader = (scene.leader_gap[:, :1, 0] - gap
+                            - state.length.gather(1, index))
+        use_av_leader = cut_in & (behind_av_leader > 0) & (behind_av_leader < front_gap)
+        front_gap = torch.where(use_av_leader, behind_av_leader, front_gap)
+        front_speed = torch.where(use_av_leader, scene.leader_speed[:, :1, 0].expand_as(
+            front_speed), front_speed)
+        return {"front_gap": front_gap, "front_speed": front_speed}
 
     # ---------------------------------------------------------------- sampling
     def proposal(self, av_action: torch.Tensor) -> dict[str, torch.Tensor]:

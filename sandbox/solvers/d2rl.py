@@ -44,6 +44,9 @@ import torch
 
 from sandbox.core.errors import ConfigError, check_range
 from sandbox.core.roles import Role
+from sandbox.policies import NetworkConfig
+from sandbox.solvers.ppo import PPO, PPOConfig
+from sandbox.solvers.rollout import RoleBatch
 from sandbox.worlds.traffic.observation import FEATURES, OBS_DIM, observe
 from sandbox.worlds.traffic.testing.campaign import Campaign, run_campaign
 from sandbox.worlds.traffic.testing.nade import N_CANDIDATES, NadeAdversary
@@ -136,8 +139,6 @@ class D2rlAdversary(NadeAdversary):
 
     def __init__(self, world, *, config: D2rlConfig | None = None, seed: int = 0, **nade):
         super().__init__(world, **nade)
-        from sandbox.solvers.ppo import PPO, PPOConfig  # the solver layer, on demand
-
         self.config = config or D2rlConfig()
         self.levels = torch.tensor(self.config.levels, dtype=torch.float64,
                                    device=world.device)
@@ -145,7 +146,7 @@ class D2rlAdversary(NadeAdversary):
             learning_rate=self.config.learning_rate, update_epochs=self.config.update_epochs,
             num_minibatches=4, gamma=1.0, gae_lambda=1.0, ent_coef=self.config.ent_coef,
             anneal_lr=False,
-            network=_network_config(self.config.hidden_sizes),
+            network=NetworkConfig(hidden_sizes=tuple(self.config.hidden_sizes)),
         )
         self.learner = PPO(_Arena(len(self.config.levels), world.device), ROLE, ppo_config,
                            seed=seed)
@@ -188,12 +189,6 @@ class D2rlAdversary(NadeAdversary):
                               "action": decision.action, "log_prob": decision.log_prob,
                               "value": decision.value}
         return result
-
-
-def _network_config(hidden_sizes):
-    from sandbox.policies import NetworkConfig
-
-    return NetworkConfig(hidden_sizes=tuple(hidden_sizes))
 
 
 class D2rlTrainer:
@@ -258,8 +253,6 @@ class D2rlTrainer:
 
     def update(self) -> dict[str, float] | None:
         """One PPO update on the labelled decisions (then they are discarded)."""
-        from sandbox.solvers.rollout import RoleBatch
-
         if self._count < 2:
             return None
         data = {k: torch.cat([d[k] for d in self._labelled]) for k in self._labelled[0]}

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from sandbox.core import ConfigError
+from sandbox.solvers.d2rl import D2rlAdversary, D2rlConfig, train_d2rl
 from sandbox.worlds.traffic import HighwayParams, HighwayWorld, IdmMobilPolicy
 from sandbox.worlds.traffic.testing import NadeAdversary, run_campaign
-from sandbox.worlds.traffic.testing.d2rl import D2rlAdversary, D2rlConfig, train_d2rl
 from sandbox.worlds.traffic.testing.studies import matching_surrogate
 
 TINY = HighwayParams(n_background=35, road_length=600.0, av_start=100.0, av_end=400.0,
