@@ -69,15 +69,17 @@ def random_actions(world: GatherTradeBuild, masks: dict, generator: torch.Genera
     """Uniform random valid actions of the acting roles, drawn from the masks.
 
     Workers: one uniform number ``u`` per worker picks the ``floor(u k)``-th of its ``k``
-    valid actions (a cumulative count over the mask), uniform among the valid actions,
-    for the whole batch in a few tensor operations (the no-op is always valid).
+    valid actions (a cumulative count over the mask, in bytes: fewer than 256 actions),
+    uniform among the valid actions, for the whole batch in a few tensor operations (the
+    no-op is always valid).
     Planner: a uniform rate level under the cap per bracket.
     """
     mask = masks["workers"]
-    count = mask.sum(-1, keepdim=True)
+    valid_so_far = mask.view(torch.uint8).cumsum(-1, dtype=torch.uint8)  # < 256 actions
+    count = valid_so_far[..., -1:]
     draw = torch.rand(count.shape, generator=generator, device=world.device)
-    pick = torch.minimum((draw * count).long(), count - 1)
-    actions = {"workers": (mask.cumsum(-1) > pick).to(torch.uint8).argmax(-1)}
+    pick = torch.minimum((draw * count).to(torch.uint8), count - 1)
+    actions = {"workers": (valid_so_far > pick).max(-1).indices}  # the first such action
     if "planner" in world.acting_roles():
         allowed = int((world.rate_levels <= world.rate_cap + 1e-6).sum())
         shape = (world.num_envs, 1, world.params.num_brackets)

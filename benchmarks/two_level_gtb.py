@@ -4,20 +4,24 @@ beat the free market, the US federal schedule and Saez? Prints JSON.
 The world and the curriculum come from ``scenarios/gtb_ai_economist.yaml`` (200-step
 episodes, four 50-step tax periods, 128 environments). Per seed:
 
-1. Phase 1 (free market): workers learn with the two-level trainer. Their labour cost
-   is 0 for the first 55 % of the phase, then rises linearly to the scenario's value
-   by 80 % of it, as Foundation's ``energy_warmup`` does: with the full cost from the
-   start, workers first learn to stand still before they find that houses pay. (At
-   Foundation's 0.21 and this budget they unlearn building once the cost arrives: the
-   scenario uses 0.02.)
+1. Phase 1 (free market): workers learn with the two-level trainer, exactly as
+   ``sandbox train`` runs the scenario. Their labour cost is warmed up by the world
+   itself (``labour_warmup_constant`` and ``labour_warmup_method``, Foundation's
+   ``energy_warmup_constant`` and ``energy_warmup_method``; the scenario uses
+   ``"auto"``): ``labour_cost * (1 - exp(-n / c))``, ``n`` = steps with a positive
+   mean worker reward so far. With the full cost from the start, workers first learn to stand still
+   before they find that houses pay. (At Foundation's 0.21 and this budget they never
+   learn to build, or unlearn it once the cost arrives: the scenario uses 0.02.)
 2. Phase 2, four branches from the same phase-1 workers, each with the same number of
-   updates: the learned planner co-adapting with the workers (the trainer's phase 2),
-   and workers re-adapting under the free market, the US federal schedule and the Saez
+   updates and the warm-up continuing from where phase 1 left it: the learned planner
+   co-adapting with the workers (the trainer's phase 2), and workers re-adapting under
+   the free market, the US federal schedule and the Saez
    schedule of the phase-1 workers' period incomes (elasticity estimated from them,
    Foundation's estimator, or its default when the rates never varied).
 3. Evaluation: one episode in each of the 128 environments per branch, workers and
-   planner sampling their actions; equality x productivity (mean coin endowment times
-   1 - Gini) and the other metrics, averaged over the environments.
+   planner sampling their actions, at the full labour cost (no warm-up); equality x
+   productivity (mean coin endowment times 1 - Gini) and the other metrics, averaged
+   over the environments.
 
 Usage::
 
@@ -25,9 +29,12 @@ Usage::
     python benchmarks/two_level_gtb.py --seed 1 --out results/gtb_learning/seed_1.json
     python benchmarks/two_level_gtb.py --merge results/gtb_learning/seed_*.json
     python benchmarks/two_level_gtb.py --quick        # a smoke run (minutes)
+    python benchmarks/two_level_gtb.py --seed 0 --phase1-only --set labour_cost=0.21
+                                                      # phase 1 at Foundation's cost
 
 Final policies go to ``results/gtb_learning/seed_<k>/`` (``workers.pt``, ``planner.pt``),
-for the app's Gather-Trade-Build page.
+for the app's Gather-Trade-Build page; runs with ``--quick``, ``--phase1-only`` or
+``--set`` (a variant of the scenario) write none.
 """
 
 from __future__ import annotations
@@ -43,12 +50,13 @@ import time
 from pathlib import Path
 
 import torch
+import yaml
 
 from sandbox.core.seeding import derive_seed
 from sandbox.policies.generic import RandomPolicy
 from sandbox.scenario.build import build_world
 from sandbox.scenario.spec import load_scenario
-from sandbox.scenario.train import training_config
+from sandbox.scenario.train import check_rollout_length, training_config
 from sandbox.solvers.ppo import PPO
 from sandbox.solvers.rollout import RolloutCollector
 from sandbox.solvers.two_level import TwoLevel
@@ -64,20 +72,21 @@ BRANCHES = ("free_market", "us_federal", "saez", "learned")
 
 
 # ------------------------------------------------------------------- labour warm-up
-def labour_cost_at(update: int, *, final: float, hold: int, ramp_end: int) -> float:
-    """Labour cost of phase-1 update ``update``: 0 until ``hold``, linear to ``final`` at
-    ``ramp_end``, then ``final``."""
-    if update < hold:
-        return 0.0
-    if update >= ramp_end:
-        return final
-    return final * (update - hold) / max(1, ramp_end - hold)
+def continue_warmup(world, progress: dict) -> None:
+    """Start ``world``'s labour-cost warm-up at ``progress`` (the state's two counters,
+    ``[num_envs]`` each, from a world of the same batch size).
+
+    The counters live in the state and outlive ``reset()``, so the next reset of
+    ``world`` (the collector's) carries them into its episodes.
+    """
+    world.reset()
+    world.state = world.state.replace(**{k: v.clone() for k, v in progress.items()})
 
 
-def set_labour_cost(world, cost: float) -> None:
-    """Give ``world`` a new labour cost (its params are frozen: swap them). Every update of
-    the two-level trainer starts fresh episodes, so no utility straddles two costs."""
-    world.params = dataclasses.replace(world.params, labour_cost=float(cost))
+def full_cost(world_spec):
+    """``world_spec`` without the labour-cost warm-up (evaluation at the full cost)."""
+    params = {**world_spec.params, "labour_warmup_constant": 0.0}
+    return world_spec.model_copy(update={"params": params})
 
 
 # ------------------------------------------------------------------------ evaluation
@@ -118,33 +127,36 @@ def period_incomes(world, workers, *, seed: int, free: FixedSchedulePlanner):
 
 
 # --------------------------------------------------------------------------- a seed
-def run_seed(seed: int, *, spec, quick: bool, out_dir: Path | None) -> dict:
-    """Phase 1, the four phase-2 branches and their evaluation for one seed."""
+def run_seed(seed: int, *, spec, quick: bool, out_dir: Path | None,
+             phase1_only: bool = False) -> dict:
+    """Phase 1, the four phase-2 branches and their evaluation for one seed (or phase 1
+    and its evaluation alone, with ``phase1_only``)."""
     started = time.perf_counter()
     config, _ = training_config(spec)
     if quick:
         config = dataclasses.replace(config, phase1_updates=2, phase2_updates=1)
-    final_cost = float(spec.world.params.get("labour_cost", 0.21))
-    hold, ramp_end = round(0.55 * config.phase1_updates), round(0.8 * config.phase1_updates)
     world = build_world(spec.world, seed=derive_seed(seed, "world"))
+    check_rollout_length(world, config)
     length = world.params.episode_length
     trainer = TwoLevel(world, config, seed=derive_seed(seed, "solver"))
     trainer.collector.reset(world.seed)
     curve = []
     for u in range(config.phase1_updates):
-        set_labour_cost(world, labour_cost_at(u, final=final_cost, hold=hold,
-                                              ramp_end=ramp_end))
         row = trainer.step()
         curve.append({"update": row["update"], "env_steps": row["env_steps"],
-                      "labour_cost": world.params.labour_cost,
                       **{k: round(float(row[k]), 4) for k in
-                         ("productivity", "houses_built", "trades", "return_workers")}})
+                         ("effective_labour_cost", "productivity", "houses_built", "trades",
+                          "return_workers")}})
         print(f"seed {seed} phase 1 update {u + 1}: {curve[-1]}", file=sys.stderr, flush=True)
     phase1_seconds = time.perf_counter() - started
     phase1_steps = trainer.collector.env_steps
     phase1_workers = copy.deepcopy(trainer.workers.policy)
+    phase1 = {"updates": config.phase1_updates, "env_steps": phase1_steps,
+              "seconds": round(phase1_seconds, 1), "curve": curve}
+    progress = {k: getattr(world.state, k).clone()  # the warm-up after phase 1
+                for k in ("episodes_done", "positive_steps")}
 
-    eval_world = build_world(spec.world, seed=derive_seed(seed, "evaluation"))
+    eval_world = build_world(full_cost(spec.world), seed=derive_seed(seed, "evaluation"))
     eval_world.set_rate_cap(1.0)
     eval_seed = derive_seed(seed, "evaluation/episodes")
     random_workers = RandomPolicy(eval_world.roles["workers"])
@@ -152,6 +164,13 @@ def run_seed(seed: int, *, spec, quick: bool, out_dir: Path | None) -> dict:
         eval_world, random_workers, free_market(eval_world), seed=eval_seed)}
     results["phase1_workers_free_market"] = evaluate(
         eval_world, phase1_workers, free_market(eval_world), seed=eval_seed)
+    if phase1_only:
+        return {"seed": seed, "episode_length": length, "num_envs": world.num_envs,
+                "labour_cost": world.params.labour_cost,
+                "labour_warmup": [world.params.labour_warmup_constant,
+                                  world.params.labour_warmup_method],
+                "phase1": phase1, "evaluation": results,
+                "seconds": round(time.perf_counter() - started, 1)}
     income, rate = period_incomes(eval_world, phase1_workers, seed=eval_seed,
                                   free=free_market(eval_world))
     elasticity = estimate_elasticity(income, rate)
@@ -170,6 +189,7 @@ def run_seed(seed: int, *, spec, quick: bool, out_dir: Path | None) -> dict:
     for name in ("free_market", "us_federal", "saez"):
         t0 = time.perf_counter()
         branch_world = build_world(spec.world, seed=derive_seed(seed, f"world/{name}"))
+        continue_warmup(branch_world, progress)
         branch_world.set_rate_cap(1.0)
         planner = {"free_market": free_market, "us_federal": us_federal}.get(name)
         planner = (planner(branch_world) if planner else
@@ -202,8 +222,7 @@ def run_seed(seed: int, *, spec, quick: bool, out_dir: Path | None) -> dict:
     learned_rates = eval_world.rates_from_action(action)[0].tolist()
     return {
         "seed": seed, "episode_length": length, "num_envs": world.num_envs,
-        "phase1": {"updates": config.phase1_updates, "env_steps": phase1_steps,
-                   "seconds": round(phase1_seconds, 1), "curve": curve},
+        "phase1": phase1,
         "phase2": {name: {"updates": config.phase2_updates, "env_steps": s,
                           "seconds": round(sec, 1)} for name, (s, sec) in steps.items()},
         "saez": {"elasticity": round(elasticity, 4),
@@ -250,6 +269,11 @@ def main(argv=None) -> None:
     parser.add_argument("--quick", action="store_true", help="a smoke run: 2 + 1 updates")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     parser.add_argument("--merge", type=Path, nargs="*", help="summarise per-seed JSON files")
+    parser.add_argument("--phase1-only", action="store_true",
+                        help="stop after phase 1 and its evaluation (with --seed)")
+    parser.add_argument("--set", action="append", default=[], metavar="PARAM=VALUE",
+                        help="override a world parameter of the scenario, e.g. "
+                             "labour_cost=0.21 (repeatable)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     if args.merge:
@@ -260,9 +284,19 @@ def main(argv=None) -> None:
         report = summarise(sorted(runs, key=lambda r: r["seed"]))
     else:
         spec = load_scenario(SCENARIO)
+        if args.set:
+            params = dict(spec.world.params)
+            for item in args.set:
+                key, _, value = item.partition("=")
+                params[key] = yaml.safe_load(value)
+            spec = spec.model_copy(update={"world": spec.world.model_copy(
+                update={"params": params})})
+        if args.phase1_only and args.seed is None:
+            parser.error("--phase1-only needs --seed")
         seeds = [args.seed] if args.seed is not None else args.seeds
-        runs = [run_seed(s, spec=spec, quick=args.quick, out_dir=None if args.quick else OUT)
-                for s in seeds]
+        keep = None if args.quick or args.phase1_only or args.set else OUT
+        runs = [run_seed(s, spec=spec, quick=args.quick, out_dir=keep,
+                         phase1_only=args.phase1_only) for s in seeds]
         report = runs[0] if args.seed is not None else summarise(runs)
     text = json.dumps(report, indent=2)
     if args.out:

@@ -12,16 +12,24 @@ metric (the mean over recorded episodes), one ``param.<path>`` column per swept
 parameter, ``episodes`` (a list of per-episode metric structs), ``table.<name>``
 structs of lists (e.g. every worker's income), ``config`` and ``versions`` (JSON) and
 ``checkpoint`` (path of a learned policy's checkpoint, or empty).
+
+Runs of worlds that record an episode (Gather-Trade-Build: ``RunResult.trajectory``)
+also have ``trajectories/<run_id>.npz``, a compressed numpy archive of named arrays
+(the layout is the world's: ``sandbox/worlds/economy/gtb/trajectory.py``), written
+atomically before the run's Parquet file; the row's ``trajectory`` column holds its
+path relative to the folder.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -29,6 +37,8 @@ from sandbox.core.errors import ConfigError, SandboxError
 from sandbox.scenario.run import RunResult
 
 RUNS_DIR = "runs"
+#: Folder of the runs' recorded episodes (``<run_id>.npz``).
+TRAJECTORIES_DIR = "trajectories"
 MANIFEST = "scenario.json"
 #: Suffix of files being written (a killed writer leaves one behind; it is ignored).
 TMP_SUFFIX = ".tmp"
@@ -56,6 +66,8 @@ def run_row(result: RunResult) -> dict[str, Any]:
         row["episodes"] = result.episodes
     for name, columns in result.tables.items():
         row[f"table.{name}"] = columns
+    if result.trajectory is not None:
+        row["trajectory"] = f"{TRAJECTORIES_DIR}/{plan.run_id}.npz"
     row["config"] = json.dumps(plan.config, sort_keys=True)
     row["versions"] = json.dumps(result.versions, sort_keys=True)
     return row
@@ -150,6 +162,11 @@ def run_path(folder: str | Path, run_id: str) -> Path:
     return Path(folder) / RUNS_DIR / f"{run_id}.parquet"
 
 
+def trajectory_path(folder: str | Path, run_id: str) -> Path:
+    """Where the recorded episode of run ``run_id`` lives in ``folder``."""
+    return Path(folder) / TRAJECTORIES_DIR / f"{run_id}.npz"
+
+
 def write_run(folder: str | Path, result: RunResult, *, sync_dir: bool = True) -> Path:
     """Write one run's Parquet file atomically; returns its path.
 
@@ -160,6 +177,12 @@ def write_run(folder: str | Path, result: RunResult, *, sync_dir: bool = True) -
     """
     path = run_path(folder, result.plan.run_id)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if result.trajectory is not None:  # first: a run on disk always has its episode
+        episode = trajectory_path(folder, result.plan.run_id)
+        episode.parent.mkdir(parents=True, exist_ok=True)
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **result.trajectory)
+        write_atomic(episode, buffer.getvalue(), sync_dir=sync_dir)
     table = pa.Table.from_pylist([run_row(result)])
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
@@ -173,12 +196,15 @@ def sync_runs(folder: str | Path) -> None:
 
 
 def clean_temporary(folder: str | Path) -> int:
-    """Remove the ``*.tmp`` files that killed writers left in ``runs/``; returns how many.
+    """Remove the ``*.tmp`` files killed writers left behind; returns how many.
 
-    A file whose writer (the process id in its name) still runs on this machine is kept.
+    Looks in ``runs/`` and ``trajectories/``. A file whose writer (the process id in its
+    name) still runs on this machine is kept.
     """
     removed = 0
-    for path in (Path(folder) / RUNS_DIR).glob(f"*{TMP_SUFFIX}"):
+    folder = Path(folder)
+    for path in [*(folder / RUNS_DIR).glob(f"*{TMP_SUFFIX}"),
+                 *(folder / TRAJECTORIES_DIR).glob(f"*{TMP_SUFFIX}")]:
         pid = path.name.removesuffix(TMP_SUFFIX).rpartition(".")[2]
         if pid.isdigit() and _alive(int(pid)):
             continue

@@ -28,6 +28,7 @@ from sandbox.batch.store import write_atomic
 from sandbox.core.errors import ConfigError
 from sandbox.report import sections
 from sandbox.report.comparison import Table
+from sandbox.report.episodes import episode_section
 from sandbox.report.format import format_estimate, format_number, format_p
 from sandbox.report.load import ScenarioResults, load_results, scenario_spec
 from sandbox.report.provenance import provenance, world_info
@@ -107,6 +108,7 @@ def scenario_view(results: ScenarioResults, *, folder_arg: str, command: str | N
         if comparison else [],
         "sweep": sections.sweep_section(results, metric),
         "training": sections.training_section(results),
+        "episodes": episode_section(results),
         "provenance": provenance(results, folder_arg=folder_arg, report_command=command),
     }
     view["tables"] = _tables(view)
@@ -128,7 +130,7 @@ def _tables(view: dict[str, Any]) -> dict[str, Table]:
 
 def _figures(view: dict[str, Any]) -> list[dict[str, Any]]:
     found = list(view["pictures"])
-    for key in ("sweep", "training"):
+    for key in ("sweep", "training", "episodes"):
         found += view[key]["figures"] if view[key] else []
     return found
 
@@ -150,6 +152,8 @@ def sidecar(views: list[dict[str, Any]], *, folder_arg: str, command: str | None
             "tables": {t.id: {"title": t.title, "note": t.note, "records": t.records}
                        for t in view["tables"].values()},
             "figures": [f["id"] for f in _figures(view)],
+            "episodes": ({k: view["episodes"][k] for k in ("episodes", "problems")}
+                         if view["episodes"] else None),
             "provenance": view["provenance"],
         })
     return jsonable({"schema": SIDECAR_SCHEMA, "generated": generated, "folder": folder_arg,
@@ -186,7 +190,8 @@ def render(views: list[dict[str, Any]], *, folder_arg: str, command: str | None,
             shown = go.Figure(figure["figure"])
             if not shown.layout.updatemenus:  # the page's heading names the figure
                 shown.update_layout(title=None, margin={"t": 30})
-            figure["html"] = pio.to_html(shown, include_plotlyjs=False,
+            # auto_play off: an animation (the GTB map) waits at its first frame for Play
+            figure["html"] = pio.to_html(shown, include_plotlyjs=False, auto_play=False,
                                          full_html=False, config=_PLOT_CONFIG,
                                          div_id=f"{view['id']}-plot-{figure['id']}")
     title = (f"Policy report: {views[0]['title']}" if len(views) == 1

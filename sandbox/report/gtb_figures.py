@@ -20,11 +20,19 @@ from sandbox.core.registry import POLICIES
 from sandbox.report.figures import color
 from sandbox.worlds.economy.gtb.actions import RESOURCES
 from sandbox.worlds.economy.gtb.state import COIN
+from sandbox.worlds.economy.gtb.trajectory import (  # noqa: F401  (terrain codes re-exported)
+    LAND,
+    STONE,
+    STONE_SOURCE,
+    WATER,
+    WOOD,
+    WOOD_SOURCE,
+    EpisodeRecorder,
+)
 
-#: Terrain codes of the map heatmap, with their colours and hover names.
+#: Names and colours of the map heatmap's terrain codes (``trajectory.LAND`` .. ``STONE``).
 TERRAIN = (("land", "#f3efe0"), ("water", "#6fa8dc"), ("wood source (empty)", "#cfe2c3"),
            ("wood", "#38761d"), ("stone source (empty)", "#d9d9d9"), ("stone", "#666666"))
-LAND, WATER, WOOD_SOURCE, WOOD, STONE_SOURCE, STONE = range(len(TERRAIN))
 RESOURCE_COLORS = {"wood": "#38761d", "stone": "#666666"}
 INVENTORY_ROWS = ("wood", "stone", "coin")
 #: Most map frames an animation holds by default (longer episodes are strided).
@@ -55,6 +63,9 @@ class GTBEpisode:
             (NaN for a period the record stops inside).
         payment: ``[N]`` float32 coin per house of each worker (build skill).
         metrics: the world's episode metrics when the record ends with the episode.
+        map_step: ``[F]`` steps of the map snapshots when ``terrain`` and ``owner`` hold
+            only some steps (``[F, H, W]``, as stored trajectories do); None when they
+            hold every step.
     """
 
     height: int
@@ -74,6 +85,7 @@ class GTBEpisode:
     period_tax: np.ndarray
     payment: np.ndarray
     metrics: dict[str, float] = field(default_factory=dict)
+    map_step: np.ndarray | None = None
 
     @property
     def steps(self) -> int:
@@ -85,6 +97,12 @@ class GTBEpisode:
         """Workers, ``N``."""
         return int(self.position.shape[1])
 
+    def map_index(self, step: int) -> int:
+        """Index into ``terrain`` / ``owner`` of the snapshot at ``step`` (or before it)."""
+        if self.map_step is None:
+            return step
+        return max(0, int(np.searchsorted(self.map_step, step, side="right")) - 1)
+
     @property
     def final_coin(self) -> np.ndarray:
         """``[N]`` coin held by each worker after the last recorded step."""
@@ -92,35 +110,31 @@ class GTBEpisode:
 
 
 # ------------------------------------------------------------------------ recording
-def _snapshot(world, state, env: int) -> dict[str, np.ndarray]:
-    """Map, positions and holdings of environment ``env`` in ``state`` (unpadded)."""
-    p = world.params
-    height, width = p.map_shape
-    pad, wp = p.view_radius, world.setup.padded_width
-    hp = state.water.shape[1] // wp
+def episode_from_arrays(arrays: dict[str, np.ndarray]) -> GTBEpisode:
+    """The :class:`GTBEpisode` of a record's arrays.
 
-    def grid(tensor, batched=True):
-        tensor = tensor[env] if batched else tensor
-        return tensor.reshape(hp, wp)[pad:pad + height, pad:pad + width].cpu().numpy()
-
-    cells = state.source_cells[env]
-    count = state.water.shape[1]
-    kind = torch.full((count,), -1, dtype=torch.int64, device=cells.device)
-    kind[cells % count] = cells // count
-    kind = grid(kind, batched=False)
-    wood, stone = grid(state.resource[:, 0]) > 0, grid(state.resource[:, 1]) > 0
-    terrain = np.full((height, width), LAND, dtype=np.int8)
-    terrain[grid(state.water)] = WATER
-    terrain[kind == 0] = WOOD_SOURCE
-    terrain[kind == 1] = STONE_SOURCE
-    terrain[wood] = WOOD
-    terrain[stone] = STONE
-    pos = state.pos[env].cpu()
-    position = torch.stack([pos // wp - pad, pos % wp - pad], dim=-1).numpy()
-    held = (state.inventory[env] + state.escrow[env]).cpu().numpy()
-    return {"terrain": terrain, "owner": grid(state.owner).astype(np.int8),
-            "position": position, "inventory": held.astype(np.float32),
-            "labour": state.labour[env].cpu().numpy().astype(np.float32)}
+    ``arrays`` come from ``EpisodeRecorder.arrays()`` or a stored trajectory file
+    (``trajectory.read_trajectory``).
+    """
+    steps = int(arrays["actions"].shape[0])
+    map_step = arrays["map_step"].astype(np.int64)
+    every_step = len(map_step) == steps + 1
+    names = [str(m) for m in arrays["metric_names"].tolist()]
+    return GTBEpisode(
+        height=int(arrays["height"]), width=int(arrays["width"]),
+        tax_period=int(arrays["tax_period"]), terrain=arrays["terrain"].astype(np.int8),
+        owner=arrays["owner"].astype(np.int8),
+        position=arrays["position"].astype(np.int64),
+        inventory=arrays["inventory"].astype(np.float32),
+        labour=arrays["labour"].astype(np.float32), actions=arrays["actions"].astype(np.int64),
+        trade_step=arrays["trade_step"].astype(np.int64),
+        trade_resource=arrays["trade_resource"].astype(np.int64),
+        trade_price=arrays["trade_price"].astype(np.float32),
+        cutoffs=arrays["cutoffs"].astype(np.float32), rates=arrays["rates"].astype(np.float32),
+        period_tax=arrays["period_tax"].astype(np.float32),
+        payment=arrays["payment"].astype(np.float32),
+        metrics=dict(zip(names, arrays["metric_values"].astype(float).tolist())),
+        map_step=None if every_step else map_step)
 
 
 def record_episode(world, policies: dict, *, steps: int | None = None, seed: int | None = 0,
@@ -148,43 +162,15 @@ def record_episode(world, policies: dict, *, steps: int | None = None, seed: int
     obs = world.reset(seed)
     for policy in policies.values():
         policy.reset(seed)
-    frames = [_snapshot(world, world.state, env)]
-    payment = world.state.payment[env].cpu().numpy()  # fixed within the episode
-    actions, trades, rates, taxes, metrics = [], [], [], [], {}
-    for step in range(steps):
+    recorder = EpisodeRecorder(world, env=env, steps=steps, map_every=1)
+    while not recorder.finished:
         masks = world.action_masks()
-        acting = world.acting_roles()
         chosen = {role: policies[role].act(obs[role], masks.get(role), deterministic)
-                  for role in acting}
+                  for role in world.acting_roles()}
         result = world.step(chosen)
-        state = result.final_state
-        if "planner" in acting:
-            rates.append(state.rates[env].cpu().numpy())
-        log = result.info["log"]
-        actions.append(chosen["workers"][env].cpu().numpy())
-        traded = log.trades.traded[env].cpu().numpy()
-        for i in np.flatnonzero(traded):
-            trades.append((step + 1, int(log.trades.resource[env, i]),
-                           float(log.trades.price[env, i])))
-        if log.period_ended:
-            taxes.append(log.tax[env].cpu().numpy())
-        frames.append(_snapshot(world, state, env))
+        recorder.record(chosen, result)
         obs = result.obs
-        if result.final_metrics:
-            metrics = {k: float(v[env]) for k, v in result.final_metrics.items()}
-    n = world.params.num_workers
-    period_tax = np.full((len(rates), n), np.nan, dtype=np.float32)
-    if taxes:
-        period_tax[:len(taxes)] = np.stack(taxes)
-    trade = np.array(trades, dtype=np.float64).reshape(-1, 3)
-    stack = {key: np.stack([f[key] for f in frames]) for key in frames[0]}
-    return GTBEpisode(
-        height=world.params.map_shape[0], width=world.params.map_shape[1],
-        tax_period=world.params.tax_period, actions=np.stack(actions).astype(np.int64),
-        trade_step=trade[:, 0].astype(np.int64), trade_resource=trade[:, 1].astype(np.int64),
-        trade_price=trade[:, 2].astype(np.float32),
-        cutoffs=world.cutoffs.cpu().numpy(), rates=np.stack(rates).astype(np.float32),
-        period_tax=period_tax, payment=payment, metrics=metrics, **stack)
+    return episode_from_arrays(recorder.arrays())
 
 
 #: Planner and worker policies :func:`run_episode` offers (registry names).
@@ -272,15 +258,17 @@ def episode_summary(episode: GTBEpisode) -> dict[str, float]:
 
 # -------------------------------------------------------------------------- figures
 def frame_steps(episode: GTBEpisode, max_frames: int | None = MAX_FRAMES) -> list[int]:
-    """Steps drawn as map frames: every step (0..T), or strided to ``max_frames``.
+    """Steps drawn as map frames, strided to ``max_frames``.
 
-    The first and the last step are always included.
+    Every step (0..T), or the steps of the stored snapshots; the first and the last
+    step are always included.
     """
-    total = episode.steps + 1
-    if max_frames is None or total <= max_frames:
-        return list(range(total))
-    picks = np.linspace(0, episode.steps, max(2, max_frames)).round().astype(int)
-    return sorted(set(picks.tolist()))
+    shown = (np.arange(episode.steps + 1) if episode.map_step is None
+             else np.asarray(episode.map_step))
+    if max_frames is None or len(shown) <= max_frames:
+        return [int(s) for s in shown]
+    picks = np.linspace(0, len(shown) - 1, max(2, max_frames)).round().astype(int)
+    return sorted({int(shown[i]) for i in picks})
 
 
 def _terrain_scale() -> list:
@@ -293,12 +281,13 @@ def _terrain_scale() -> list:
 
 def _map_data(episode: GTBEpisode, step: int) -> list[dict]:
     """The three changing traces of a map frame: terrain, houses, agents (plain dicts)."""
-    rows, cols = np.nonzero(episode.owner[step] >= 0)
-    owners = episode.owner[step][rows, cols].astype(int)
+    owner = episode.owner[episode.map_index(step)]
+    rows, cols = np.nonzero(owner >= 0)
+    owners = owner[rows, cols].astype(int)
     pos = episode.position[step]
     coin = np.round(episode.inventory[step, :, COIN].astype(float), 2)
     return [
-        {"type": "heatmap", "z": episode.terrain[step]},
+        {"type": "heatmap", "z": episode.terrain[episode.map_index(step)]},
         {"type": "scatter", "x": cols, "y": rows, "customdata": owners,
          "marker": {"color": [color(o) for o in owners]}},
         {"type": "scatter", "x": pos[:, 1], "y": pos[:, 0], "customdata": coin},

@@ -24,7 +24,7 @@ from sandbox.core.errors import ConfigError, SandboxError
 
 #: Light columns that describe a run rather than measure it.
 DESCRIPTIVE = ("run_id", "scenario", "scenario_hash", "variant", "seed", "status", "error",
-               "started_at", "duration_s", "steps", "checkpoint", "versions")
+               "started_at", "duration_s", "steps", "checkpoint", "versions", "trajectory")
 #: Heavy columns the light scan leaves out (``versions`` is kept: provenance needs it).
 _SKIPPED = tuple(c for c in HEAVY_COLUMNS if c != "versions")
 

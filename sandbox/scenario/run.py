@@ -66,6 +66,9 @@ class RunResult:
         duration_s: wall-clock seconds of the run.
         steps: world steps taken.
         versions: versions of the software that produced it.
+        trajectory: one recorded episode (environment 0's first) as named numpy arrays,
+            for worlds that offer ``episode_recorder`` (Gather-Trade-Build); None for the
+            others. Batches store it next to the run (``trajectories/<run_id>.npz``).
     """
 
     plan: RunPlan
@@ -79,6 +82,7 @@ class RunResult:
     duration_s: float = 0.0
     steps: int = 0
     versions: dict[str, str] = field(default_factory=dict)
+    trajectory: dict[str, Any] | None = None
 
 
 def _hash(data: Any) -> str:
@@ -184,6 +188,11 @@ def _simulate(plan: RunPlan, result: RunResult) -> None:
     world_spec = WorldSpec(**{k: config["world"][k] for k in ("name", "num_envs", "device")},
                            params=config["world"]["params"])
     world = build_world(world_spec, seed=derive_seed(plan.seed, "world"))
+    # training curricula of the world (a labour-cost warm-up) are off in evaluations
+    evaluation_params = getattr(world.params, "for_evaluation", None)
+    if evaluation_params is not None and evaluation_params() != world.params:
+        world = type(world)(evaluation_params(), num_envs=world.num_envs, device=world.device,
+                            seed=world.seed)
     check_roles(world, config["roles"])
     policies = {}
     for role, pconf in config["roles"].items():
@@ -194,6 +203,9 @@ def _simulate(plan: RunPlan, result: RunResult) -> None:
     episodes, deterministic = evaluation["episodes"], evaluation["deterministic"]
     obs = world.reset(seed=derive_seed(plan.seed, "world"))
     masks = world.action_masks()
+    # worlds that can record an episode keep environment 0's first (it draws no random
+    # numbers, so the run is the same with or without it)
+    recorder = world.episode_recorder(env=0) if hasattr(world, "episode_recorder") else None
     finished = torch.zeros(world.num_envs, dtype=torch.long)
     while int(finished.min()) < episodes:
         if result.steps >= evaluation["max_steps"]:
@@ -203,11 +215,15 @@ def _simulate(plan: RunPlan, result: RunResult) -> None:
                    for role in world.acting_roles()}
         step = world.step(actions)
         result.steps += 1
+        if recorder is not None and not recorder.finished:
+            recorder.record(actions, step)
         done = step.done.cpu()
         if bool(done.any()):
             _record(world, step, done, finished, episodes, result,
                     extra=_policy_metrics(policies, step))
         obs, masks = step.obs, step.masks
+    if recorder is not None and recorder.finished:
+        result.trajectory = recorder.arrays()
 
 
 def _policy_metrics(policies: dict, step) -> dict[str, torch.Tensor]:

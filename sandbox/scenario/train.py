@@ -13,6 +13,10 @@ lengths, the rate-cap and planner-entropy schedules, each role's PPO settings), 
       workers: {learning_rate: 0.003}
 
 A mapping given for a nested setting overrides only the fields it names.
+
+Curricula that belong to the world, such as Gather-Trade-Build's labour-cost warm-up
+(``world.params.labour_warmup_constant``), live in the world's parameters and state, so
+that they advance with the episodes and a checkpoint resumes them exactly.
 """
 
 from __future__ import annotations
@@ -65,6 +69,26 @@ def training_config(spec: ScenarioSpec) -> tuple[TwoLevelConfig, int]:
     return build_params(TwoLevelConfig, section, field="train"), seed
 
 
+def check_rollout_length(world, config: TwoLevelConfig) -> None:
+    """Refuse rollouts that stop inside an episode of a world with fixed-length episodes.
+
+    The trainer starts fresh episodes at every update of a world with a rate cap (the
+    planner observes the cap), so a rollout that ends inside an episode throws its rest
+    away: no episode would ever finish, report its metrics or advance a warm-up.
+
+    Raises:
+        ConfigError: naming ``train.rollout_steps`` and the episode length.
+    """
+    length = getattr(world.params, "episode_length", None)
+    if (hasattr(world, "set_rate_cap") and isinstance(length, int)
+            and config.rollout_steps % length):
+        raise ConfigError(
+            "train.rollout_steps", config.rollout_steps,
+            f"a multiple of the world's episode_length ({length}): every update starts "
+            "fresh episodes, so a rollout that stops inside an episode discards it (no "
+            "episode metrics, no labour-cost warm-up)")
+
+
 def train_scenario(spec: ScenarioSpec, *, out_dir: str | Path | None = None,
                    resume: str | Path | None = None, progress: bool = True) -> TrainingOutcome:
     """Train the scenario's planner and workers with the two-level curriculum.
@@ -82,6 +106,7 @@ def train_scenario(spec: ScenarioSpec, *, out_dir: str | Path | None = None,
             raise ConfigError("world.name", spec.world.name,
                               f"a world with roles {config.planner_role!r} and "
                               f"{config.worker_role!r} for two-level training")
+    check_rollout_length(world, config)
     if resume is not None and not Path(resume).is_file():
         raise ConfigError("--resume", str(resume), "an existing checkpoint file")
     out = Path(out_dir) if out_dir else Path("results") / spec.name / "training"

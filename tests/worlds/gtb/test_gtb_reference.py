@@ -46,17 +46,26 @@ def assert_same(world, models):
         assert float(state.trades[env]) == model.trades
 
 
-@pytest.mark.parametrize("layout", ["quadrant", "uniform"])
-def test_batched_world_equals_the_mesa_reference(layout):
-    params = GTBParams(layout=layout, tax_period=25, order_duration=20, regen_probability=0.05,
-                       starting_coin=5.0, skills="pareto")
+# a crowded market: few price levels (many crossings and equal prices), full books,
+# frequent expiry and tax periods
+CROWDED = {"max_price": 3, "max_orders": 2, "order_duration": 7, "tax_period": 10,
+           "num_workers": 5}
+
+
+@pytest.mark.parametrize("layout,overrides,steps", [
+    ("quadrant", {}, 240), ("uniform", {}, 240), ("uniform", CROWDED, 120)],
+    ids=["quadrant", "uniform", "uniform-crowded"])
+def test_batched_world_equals_the_mesa_reference(layout, overrides, steps):
+    settings = {"tax_period": 25, "order_duration": 20, **overrides}
+    params = GTBParams(layout=layout, regen_probability=0.05, starting_coin=5.0,
+                       skills="pareto", **settings)
     world = GatherTradeBuild(params, num_envs=3, seed=11)
     world.reset()
     models = [GTBReferenceModel.from_world(world, env) for env in range(world.num_envs)]
     generator = torch.Generator().manual_seed(5)
     masks = world.action_masks()
     totals = {"builds": 0, "trades": 0, "expired": 0}
-    for _ in range(240):
+    for _ in range(steps):
         for env, model in enumerate(models):  # masks agree with the reference's rules
             for w in model.workers:
                 assert masks["workers"][env, w.index].tolist() == model.valid_actions(w)

@@ -62,3 +62,11 @@ class BufferPool:
                 self.buffers.pop(0)
             self.buffers.append(fresh)
         return fresh
+
+    def copy_of(self, tensor: torch.Tensor) -> torch.Tensor:
+        """A copy of ``tensor`` in a buffer that nothing outside the pool references.
+
+        For state maps that a step changes in place (``dynamics.advance``): the copy
+        goes into memory the pool already holds instead of a fresh allocation.
+        """
+        return self.take(tensor.shape, dtype=tensor.dtype, device=tensor.device).copy_(tensor)

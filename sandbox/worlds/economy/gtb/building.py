@@ -14,7 +14,8 @@ import torch
 
 
 def build_houses(inventory: torch.Tensor, owner: torch.Tensor, source: torch.Tensor,
-                 pos: torch.Tensor, wants: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                 pos: torch.Tensor, wants: torch.Tensor, *,
+                 inplace: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Which builds succeed, and the house map after them.
 
     Args:
@@ -23,6 +24,7 @@ def build_houses(inventory: torch.Tensor, owner: torch.Tensor, source: torch.Ten
         source: ``[B, P]`` bool source tiles.
         pos: ``[B, N]`` int64 the workers' tiles.
         wants: ``[B, N]`` bool, the worker chose to build.
+        inplace: write the new houses into ``owner`` instead of a copy.
 
     Returns:
         ``(owner, built)``: the new ``[B, P]`` house map and ``[B, N]`` bool successes.
@@ -32,5 +34,6 @@ def build_houses(inventory: torch.Tensor, owner: torch.Tensor, source: torch.Ten
              & (on_tile < 0) & ~source.gather(1, pos))
     n = pos.shape[1]
     workers = torch.arange(n, dtype=owner.dtype, device=owner.device).expand_as(on_tile)
-    owner = owner.scatter(1, pos, torch.where(built, workers, on_tile))
+    houses = torch.where(built, workers, on_tile)
+    owner = owner.scatter_(1, pos, houses) if inplace else owner.scatter(1, pos, houses)
     return owner, built

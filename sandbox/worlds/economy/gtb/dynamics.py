@@ -28,6 +28,7 @@ import torch
 
 from sandbox.worlds.economy.gtb.actions import BUILD, ActionLayout
 from sandbox.worlds.economy.gtb.auction import TradeLog, cancel_orders, expire_orders, submit_orders
+from sandbox.worlds.economy.gtb.buffers import BufferPool
 from sandbox.worlds.economy.gtb.building import build_houses
 from sandbox.worlds.economy.gtb.movement import apply_moves, gather_resources
 from sandbox.worlds.economy.gtb.params import GTBParams
@@ -60,7 +61,8 @@ class StepLog:
 
 
 def advance(state: GTBState, action: torch.Tensor, noise: StepNoise, *, params: GTBParams,
-            cutoffs: torch.Tensor, offsets: torch.Tensor) -> tuple[GTBState, StepLog]:
+            cutoffs: torch.Tensor, offsets: torch.Tensor,
+            pool: BufferPool | None = None) -> tuple[GTBState, StepLog]:
     """The state after the workers' ``action`` ``[B, N]`` int64 (rates already set).
 
     Args:
@@ -70,45 +72,52 @@ def advance(state: GTBState, action: torch.Tensor, noise: StepNoise, *, params: 
         params: the world's parameters.
         cutoffs: ``[K]`` float32 bracket cutoffs, coin.
         offsets: ``[4]`` int64 flat move offsets (``movement.move_offsets``).
+        pool: optional :class:`BufferPool` that supplies the step's copies of the maps
+            (``owner``, ``resource``, ``tiles``), which the mechanics then change in place.
     """
     p = params
     layout = ActionLayout(p.max_price)
     turn_order = noise.order.argsort(dim=1)
     inventory, labour = state.inventory, state.labour
+
+    def own_copy(tensor):  # this step's copy of a map, changed in place below
+        return tensor.clone() if pool is None else pool.copy_of(tensor)
+
     # builds
-    owner, built = build_houses(inventory, state.owner, state.source, state.pos,
-                                action == BUILD)
+    owner, built = build_houses(inventory, own_copy(state.owner), state.source, state.pos,
+                                action == BUILD, inplace=True)
     builtf = built.float()
-    gain = torch.stack([-builtf, -builtf, builtf * state.payment], dim=-1)
-    inventory = inventory + gain
-    earned = state.earned + builtf * state.payment
+    paid = builtf * state.payment
+    inventory = inventory + torch.stack([-builtf, -builtf, paid], dim=-1)
+    earned = state.earned + paid
     labour = labour + builtf * p.build_labour
     # orders
     orders = layout.decode_trade(action)
-    book_price, book_seq, inventory, escrow, earned, trades = submit_orders(
-        state.book_price, state.book_seq, inventory, state.escrow, earned, orders=orders,
-        turn_order=turn_order, step=state.t, max_orders=p.max_orders, max_price=p.max_price)
+    book, inventory, escrow, earned, trades = submit_orders(
+        state.book, inventory, state.escrow, earned, orders=orders, turn_order=turn_order,
+        step=state.t)
     labour = labour + trades.placed.float() * p.order_labour
     # moves and gathering
     direction = torch.where(action >= layout.first_move, action - layout.first_move, -1)
     pos, moved = apply_moves(state.pos, state.water, owner, direction, turn_order,
                              offsets=offsets)
-    resource, collected = gather_resources(state.resource, pos, moved,
-                                           noise.bonus < state.bonus_prob)
+    resource, collected = gather_resources(own_copy(state.resource), pos, moved,
+                                           noise.bonus < state.bonus_prob, inplace=True)
     inventory = inventory + torch.nn.functional.pad(collected, (0, 1))
     labour = (labour + moved.float() * p.move_labour
               + (collected.sum(-1) > 0).float() * p.gather_labour)
     # regrowth, expiry, time
     resource, regrown = regrow(resource, state.source_cells, noise.regen, p.regen_probability,
-                               inplace=True)  # resource is this step's own copy
-    tiles = update_tiles(state, built=built, pos=pos, collected=collected, regrown=regrown)
+                               inplace=True)
+    tiles = update_tiles(state, tiles=own_copy(state.tiles), built=built, pos=pos,
+                         collected=collected, regrown=regrown)
     t = state.t + 1
-    book_seq, inventory, escrow = expire_orders(book_price, book_seq, inventory, escrow,
-                                                steps_done=t, duration=p.order_duration)
+    book, inventory, escrow = expire_orders(book, inventory, escrow, steps_done=t,
+                                            duration=p.order_duration)
     new = state.replace(
         t=t, pos=pos, resource=resource, tiles=tiles, owner=owner, inventory=inventory,
         escrow=escrow,
-        labour=labour, earned=earned, book_price=book_price, book_seq=book_seq,
+        labour=labour, earned=earned, book=book,
         houses=state.houses + builtf, trades=state.trades + trades.traded.sum(-1).float())
     b, n = action.shape
     tax, lump_sum = torch.zeros(b, n, device=action.device), torch.zeros(b, device=action.device)
@@ -121,7 +130,8 @@ def advance(state: GTBState, action: torch.Tensor, noise: StepNoise, *, params: 
 
 
 def update_tiles(state: GTBState, *, built: torch.Tensor, pos: torch.Tensor,
-                 collected: torch.Tensor, regrown: torch.Tensor) -> torch.Tensor:
+                 collected: torch.Tensor, regrown: torch.Tensor,
+                 tiles: torch.Tensor | None = None) -> torch.Tensor:
     """``state.tiles`` after the step's builds, gathering and regrowth (``[B, P]`` int16).
 
     Args:
@@ -130,11 +140,12 @@ def update_tiles(state: GTBState, *, built: torch.Tensor, pos: torch.Tensor,
         pos: ``[B, N]`` int64 tiles after the moves (where gathering happened).
         collected: ``[B, N, 2]`` units of wood and stone gathered.
         regrown: ``[B, S]`` bool source tiles that regrew.
+        tiles: optional copy of ``state.tiles`` to update in place (else a new copy).
     """
     n = built.shape[1]
     cells = state.tiles.shape[1]
     owner_code = 8 * torch.arange(1, n + 1, device=built.device)
-    tiles = state.tiles.clone()
+    tiles = state.tiles.clone() if tiles is None else tiles
     tiles.scatter_add_(1, state.pos, (built * owner_code).to(tiles.dtype))
     taken = (collected[..., 0] > 0).to(tiles.dtype) + 2 * (collected[..., 1] > 0).to(tiles.dtype)
     tiles.scatter_add_(1, pos, -taken)
@@ -146,17 +157,16 @@ def update_tiles(state: GTBState, *, built: torch.Tensor, pos: torch.Tensor,
 def settle_period(state: GTBState, cutoffs: torch.Tensor):
     """Collect the period's taxes and pay the lump sum; returns ``(state, tax, lump_sum)``."""
     income, tax, lump_sum = period_taxes(state.earned, state.period_start, state.rates, cutoffs)
-    inventory, escrow, book_seq = state.inventory, state.escrow, state.book_seq
+    inventory, escrow, book = state.inventory, state.escrow, state.book
     short = tax > inventory[..., COIN]
     if bool(short.any()):  # cancel the short workers' bids so that the escrow comes back
-        cancel = torch.zeros_like(book_seq, dtype=torch.bool)
+        cancel = torch.zeros_like(book, dtype=torch.bool)
         cancel[:, :, 0] = short.view(short.shape[0], 1, -1, 1)
-        book_seq, inventory, escrow = cancel_orders(state.book_price, book_seq, inventory,
-                                                    escrow, cancel)
+        book, inventory, escrow = cancel_orders(book, inventory, escrow, cancel)
     coin = inventory[..., COIN] - tax + lump_sum.unsqueeze(-1)
     inventory = torch.cat([inventory[..., :COIN], coin.unsqueeze(-1)], dim=-1)
     new = state.replace(
-        inventory=inventory, escrow=escrow, book_seq=book_seq, period_start=state.earned,
+        inventory=inventory, escrow=escrow, book=book, period_start=state.earned,
         last_income=income, tax_paid=state.tax_paid + tax,
         transfers=state.transfers + lump_sum.unsqueeze(-1))
     return new, tax, lump_sum

@@ -79,7 +79,7 @@ class Worker(mesa.Agent):
             gain = math.log(c)
         else:
             gain = (c ** (1.0 - p.eta) - 1.0) / (1.0 - p.eta)
-        return gain - p.labour_cost * self.labour
+        return gain - self.model.labour_coefficient() * self.labour
 
 
 RESOURCE_NAMES = ("wood", "stone")
@@ -97,11 +97,15 @@ class GTBReferenceModel(mesa.Model):
         payments: each worker's coin per house.
         bonus_probs: each worker's bonus-gather probability.
         cutoffs: bracket lower cutoffs, coin.
+        episodes_done: episodes completed before this one (the ``"decay"`` warm-up).
+        positive_steps: steps so far with a positive mean worker reward (``"auto"``).
     """
 
     def __init__(self, params: GTBParams, *, water, sources, lying, tiles, payments,
-                 bonus_probs, cutoffs):
+                 bonus_probs, cutoffs, episodes_done: int = 0, positive_steps: int = 0):
         super().__init__()
+        self.episodes_done = int(episodes_done)
+        self.positive_steps = int(positive_steps)
         self.params = params
         self.actions = ActionLayout(params.max_price)
         self.water = [list(row) for row in water]
@@ -117,6 +121,8 @@ class GTBReferenceModel(mesa.Model):
         self.revenue = 0.0
         self.workers = [Worker(self, i, tuple(tile), payments[i], bonus_probs[i],
                                params.starting_coin) for i, tile in enumerate(tiles)]
+        self.last_utility = [w.utility() for w in self.workers]
+        self.rewards = [0.0] * len(self.workers)
         self.source_tiles = [(kind, r, c) for kind in RESOURCE_NAMES
                              for r in range(self.height) for c in range(self.width)
                              if self.sources[r][c] == kind]
@@ -143,11 +149,26 @@ class GTBReferenceModel(mesa.Model):
         tiles = [(r - pad, c - pad) for r, c in tiles]
         return cls(p, water=water, sources=sources, lying=lying, tiles=tiles,
                    payments=state.payment[env].tolist(), bonus_probs=state.bonus_prob[env].tolist(),
-                   cutoffs=world.cutoffs.tolist())
+                   cutoffs=world.cutoffs.tolist(), episodes_done=int(state.episodes_done[env]),
+                   positive_steps=int(state.positive_steps[env]))
+
+    def labour_coefficient(self) -> float:
+        """Labour cost in effect: ``labour_cost`` times the warm-up weight.
+
+        The weight is Foundation's ``1 - exp(-n / labour_warmup_constant)`` (1 without
+        warm-up).
+        """
+        p = self.params
+        progress = self.episodes_done if p.labour_warmup_method == "decay" else \
+            self.positive_steps
+        return p.labour_cost * p.labour_weight(progress)
 
     # ------------------------------------------------------------------ the step
     def step(self, actions: list[int], noise: dict, rates: list[float] | None = None) -> None:
         """One step: ``actions[i]`` of worker i; ``noise`` has ``order``, ``bonus``, ``regen``.
+
+        Afterwards ``rewards`` holds each worker's reward: its utility now minus its
+        utility after the last step (with the labour cost in effect then).
 
         Args:
             actions: one action index per worker (``actions.py``).
@@ -173,6 +194,21 @@ class GTBReferenceModel(mesa.Model):
         self.expire_orders()
         if self.t % self.params.tax_period == 0:
             self.collect_taxes()
+        self.settle_rewards()
+
+    def settle_rewards(self) -> list[float]:
+        """Rewards of the step just taken, each worker's change in utility.
+
+        Then the ``"auto"`` warm-up counts the step if the workers' mean reward was
+        positive (after the rewards, as Foundation does).
+        """
+        now = [w.utility() for w in self.workers]
+        rewards = [a - b for a, b in zip(now, self.last_utility)]
+        self.last_utility, self.rewards = now, rewards
+        p = self.params
+        if p.warms_up and p.labour_warmup_method == "auto" and sum(rewards) / len(rewards) > 0:
+            self.positive_steps += 1
+        return rewards
 
     def build(self, worker: Worker) -> None:
         """Build on the worker's tile if it has 1 wood + 1 stone and the tile is free."""

@@ -38,27 +38,36 @@ def apply_moves(pos: torch.Tensor, water: torch.Tensor, owner: torch.Tensor,
 
     Returns:
         ``(pos, moved)``: new ``[B, N]`` tiles and ``[B, N]`` bool, the move happened.
+
+    A worker's tile changes only in its own turn, so every move's target and its fixed
+    obstacles (water, other workers' houses) are found for all workers at once; the
+    turns then only check the tiles that workers stand on at that point.
     """
-    n = pos.shape[1]
+    b, n = pos.shape
+    dev = pos.device
     wants = direction >= 0
-    shift = offsets[direction.clamp(min=0)] * wants
-    pos = pos.clone()
-    moved = torch.zeros_like(wants)
-    for turn in range(n):
-        agent = turn_order[:, turn:turn + 1]  # [B, 1]
-        here = pos.gather(1, agent)
-        target = here + shift.gather(1, agent)
-        house = owner.gather(1, target).long()
-        ok = (wants.gather(1, agent) & ~water.gather(1, target)
-              & ((house < 0) | (house == agent))
-              & ~(pos == target).any(1, keepdim=True))
-        pos.scatter_(1, agent, torch.where(ok, target, here))
-        moved.scatter_(1, agent, ok)
-    return pos, moved
+    target = pos + offsets[direction.clamp(min=0)] * wants
+    house = owner.gather(1, target).long()
+    allowed = (wants & ~water.gather(1, target)
+               & ((house < 0) | (house == torch.arange(n, device=dev))))
+    # in turn order; the column past the last worker absorbs the writes of failed moves
+    target, allowed = target.gather(1, turn_order), allowed.gather(1, turn_order)
+    spots = torch.cat([pos, pos[:, :1]], dim=1)
+    now = spots[:, :n]
+    nobody = torch.full((b, 1), n, dtype=turn_order.dtype, device=dev)
+    moves = []
+    for mover, to, free in zip(*(x.unsqueeze(-1).unbind(1)  # [B, 1] per turn
+                                 for x in (turn_order, target, allowed)), strict=True):
+        ok = free & ~(now == to).any(1, keepdim=True)
+        spots.scatter_(1, torch.where(ok, mover, nobody), to)
+        moves.append(ok)
+    moved = torch.empty_like(wants).scatter_(1, turn_order, torch.cat(moves, dim=1))
+    return now.contiguous(), moved
 
 
 def gather_resources(resource: torch.Tensor, pos: torch.Tensor, moved: torch.Tensor,
-                     bonus: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                     bonus: torch.Tensor, *,
+                     inplace: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Collect what lies on the tiles workers moved onto.
 
     Args:
@@ -66,6 +75,7 @@ def gather_resources(resource: torch.Tensor, pos: torch.Tensor, moved: torch.Ten
         pos: ``[B, N]`` int64 tiles after the moves.
         moved: ``[B, N]`` bool, the worker moved this step.
         bonus: ``[B, N]`` bool, a bonus unit would be collected.
+        inplace: write into ``resource`` (contiguous) instead of a copy.
 
     Returns:
         ``(resource, collected)``: the map after collection and ``[B, N, 2]`` float32
@@ -78,7 +88,8 @@ def gather_resources(resource: torch.Tensor, pos: torch.Tensor, moved: torch.Ten
     flat = resource.reshape(b, kinds * cells)
     lying = flat.gather(1, index).view(b, kinds, n)
     got = (lying > 0) & moved.unsqueeze(1)
-    flat = flat.scatter(1, index, torch.where(got, 0, lying).view(b, kinds * n))
+    left = torch.where(got, 0, lying).view(b, kinds * n)
+    flat = flat.scatter_(1, index, left) if inplace else flat.scatter(1, index, left)
     amount = 1.0 + bonus.float()
     collected = (got.float() * amount.unsqueeze(1)).transpose(1, 2)
     return flat.view(b, kinds, cells), collected

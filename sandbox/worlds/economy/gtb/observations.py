@@ -27,7 +27,7 @@ import torch
 
 from sandbox.worlds.economy.gtb.actions import BUY, SELL
 from sandbox.worlds.economy.gtb.buffers import BufferPool
-from sandbox.worlds.economy.gtb.state import GTBState
+from sandbox.worlds.economy.gtb.state import EMPTY_ORDER, ORDER_SHIFT, GTBState
 
 VIEW_CHANNELS = ("wood", "stone", "water", "own_house", "other_house", "other_agent")
 
@@ -75,64 +75,122 @@ def view_table(num_workers: int, device: torch.device) -> torch.Tensor:
     return torch.stack([*bits, own, (owner_code > 0) & ~own], dim=1).float()
 
 
+@functools.lru_cache(maxsize=16)
+def view_cell_of_offset(radius: int, padded_width: int, cells: int,
+                        device: torch.device) -> torch.Tensor:
+    """``[2 P - 1]`` int64: the view cell (row-major) of a tile ``d`` flat steps away.
+
+    Entry ``d + P - 1`` for ``P = cells`` tiles; -1 outside the view and at its centre.
+    Two tiles of the map (not the border) are ``dy`` rows and ``dx`` columns apart with
+    ``|dx| < W``, so an offset within the view has only this one reading.
+    """
+    table = torch.full((2 * cells - 1,), -1, dtype=torch.int64, device=device)
+    window = view_window(radius, padded_width, device)
+    table[window + cells - 1] = torch.arange(window.numel(), device=device)
+    table[cells - 1] = -1  # the worker itself
+    return table
+
+
+@functools.lru_cache(maxsize=16)
+def tile_coordinates(padded_width: int, cells: int, pad: int, map_shape: tuple[int, int],
+                     device: torch.device) -> torch.Tensor:
+    """``[P, 2]`` float32 (row / H, column / W) of every padded tile."""
+    tile = torch.arange(cells, device=device)
+    height, width = map_shape
+    return torch.stack([(tile // padded_width - pad).float() / height,
+                        (tile % padded_width - pad).float() / width], dim=-1)
+
+
+def window_corners(state: GTBState, *, radius: int, padded_width: int) -> torch.Tensor:
+    """``[B N]`` int64 flat index of each view's top-left tile in ``state.tiles`` (all envs)."""
+    b, _ = state.pos.shape
+    cells = state.tiles.shape[1]
+    first = (torch.arange(b, device=state.pos.device) * cells).view(b, 1)
+    return (state.pos + (first - radius * padded_width - radius)).view(-1)
+
+
+def view_codes(state: GTBState, *, radius: int, padded_width: int,
+               out: torch.Tensor | None = None) -> torch.Tensor:
+    """``[B N, V, V]`` int16 tile codes of every worker's view window.
+
+    The padded map of all environments, read as overlapping ``V x V`` windows (one per
+    flat tile; the border keeps every worker's window inside its own map), so one
+    ``index_select`` of ``B N`` windows reads the views.
+    """
+    side = 2 * radius + 1
+    tiles = state.tiles.contiguous()
+    starts = tiles.numel() - (side - 1) * (padded_width + 1)
+    windows = tiles.as_strided((starts, side, side), (1, padded_width, 1))
+    corners = window_corners(state, radius=radius, padded_width=padded_width)
+    if out is None:
+        return windows.index_select(0, corners)
+    return torch.index_select(windows, 0, corners, out=out)
+
+
 def local_views(state: GTBState, window: torch.Tensor, *, radius: int, padded_width: int,
                 out: torch.Tensor | None = None, pool: BufferPool | None = None) -> torch.Tensor:
     """``[B, N, 6 * V * V]`` float32 views (channels in :data:`VIEW_CHANNELS` order).
 
     Args:
         state: the state to observe.
-        window: ``[V*V]`` int64 flat offsets from :func:`view_window`.
+        window: ``[V*V]`` int64 flat offsets from :func:`view_window` (sets ``V``).
         radius: view radius, tiles.
         padded_width: width of the padded map, tiles.
         out: optional ``[B, N, >= 6 V V]`` float32 tensor whose leading columns receive
             the views (saves a copy of the whole observation); returned as is.
-        pool: optional :class:`BufferPool` for the large temporaries (tile indices).
+        pool: optional :class:`BufferPool` for the temporaries (tile codes).
     """
     b, n = state.pos.shape
     cells = window.numel()
     channels = len(VIEW_CHANNELS)
     width = channels * cells
-    if out is None:
-        out = torch.empty(b, n, width, device=state.pos.device)
-    views = out[..., :width].view(b, n, channels, cells)
     dev = state.pos.device
+    if out is None:
+        out = torch.empty(b, n, width, device=dev)
+    views = out[..., :width].view(b, n, channels, cells)
 
     def temporary(shape, dtype):
         return (torch.empty(shape, dtype=dtype, device=dev) if pool is None
                 else pool.take(shape, dtype=dtype, device=dev))
 
-    index = torch.add(state.pos.unsqueeze(-1), window,
-                      out=temporary((b, n, cells), torch.int64)).view(b, n * cells)
-    # one gather of the tile code (bit 0 wood, bit 1 stone, bit 2 water, bits 3+ owner
-    # + 1), then one gather of the five map channels from the per-worker table, written
-    # straight into the observation
-    seen = temporary((b, n * cells), torch.int64).copy_(state.tiles.gather(1, index))
-    seen = seen.view(b, n, 1, cells)
-    table = view_table(n, state.pos.device)
-    torch.gather(table.unsqueeze(0).expand(b, -1, -1, -1), 3,
-                 seen.expand(-1, -1, channels - 1, -1), out=views[:, :, :channels - 1])
-    # other workers, from their positions relative to each worker
-    y, x = state.pos // padded_width, state.pos % padded_width
-    dy = y.unsqueeze(1) - y.unsqueeze(2)  # [B, i, j]: j relative to i
-    dx = x.unsqueeze(1) - x.unsqueeze(2)
     side = 2 * radius + 1
-    visible = (dy.abs() <= radius) & (dx.abs() <= radius) & ~torch.eye(n, dtype=torch.bool,
-                                                                       device=dy.device)
-    cell = ((dy + radius) * side + dx + radius).clamp(0, cells - 1)
-    others = views[:, :, channels - 1]
-    others.zero_()
-    others.scatter_add_(2, cell, visible.float())
+    # one read of the tile codes (bit 0 wood, bit 1 stone, bit 2 water, bits 3+ owner
+    # + 1), decoded into 0/1 integers with plain integer ops, then one conversion into
+    # the float observation (cheaper than comparisons written as floats)
+    code = view_codes(state, radius=radius, padded_width=padded_width,
+                      out=temporary((b * n, side, side), state.tiles.dtype)).view(b, n, cells)
+    flags = temporary((b, n, channels, cells), code.dtype)
+    bits = torch.tensor([1, 2, 4], dtype=code.dtype, device=dev).view(1, 1, 3, 1)
+    # wood, stone, water: 0 or 2^bit, then 0 or 1
+    torch.bitwise_and(code.unsqueeze(2), bits, out=flags[:, :, :3])
+    flags[:, :, :3].clamp_(max=1)
+    owner_code = torch.bitwise_right_shift(code, 3, out=temporary((b, n, cells), code.dtype))
+    me = torch.arange(1, n + 1, dtype=code.dtype, device=dev).view(1, n, 1)
+    own, other, workers = flags[:, :, 3], flags[:, :, 4], flags[:, :, 5]
+    torch.bitwise_xor(owner_code, me, out=own)  # 0 on one's own house
+    own.clamp_(max=1).neg_().add_(1)
+    torch.clamp(owner_code, max=1, out=other)  # any house ...
+    other -= own  # ... but one's own
+    # other workers, from their positions relative to each worker
+    cell = view_cell_of_offset(radius, padded_width, state.tiles.shape[1], dev).take(
+        state.pos.unsqueeze(1) - state.pos.unsqueeze(2) + (state.tiles.shape[1] - 1))
+    visible = cell >= 0  # [B, i, j]: worker j in i's view
+    workers.zero_()
+    workers.scatter_add_(2, cell.clamp(min=0), visible.to(code.dtype))
+    views.copy_(flags)
     return out
 
 
 def market_summary(state: GTBState, max_price: int) -> torch.Tensor:
     """``[B, N, 8]``: per resource best bid, best ask, own open bids, own open asks."""
-    open_ = state.book_seq >= 0  # [B, 2, 2, N, M]
-    bid = torch.where(open_[:, :, BUY], state.book_price[:, :, BUY], -1).amax((-1, -2))
-    ask = torch.where(open_[:, :, SELL], state.book_price[:, :, SELL],
-                      max_price + 1).amin((-1, -2))
-    counts = open_.sum(-1).float()  # [B, 2, 2, N]
-    n = state.pos.shape[1]
+    b, n = state.pos.shape
+    # the smallest key of a side is its best order; an empty side's rank is huge, so
+    # the clamps turn it into -1 (no bid) and max_price + 1 (no ask)
+    ranks = (state.book.view(b, 2, 2, -1) >> ORDER_SHIFT).int()  # int32: a faster minimum
+    rank = ranks.amin(-1)  # [B, resource, side]
+    bid = rank[:, :, BUY].neg().clamp_(min=-1)
+    ask = rank[:, :, SELL].clamp(max=max_price + 1)
+    counts = (state.book != EMPTY_ORDER).sum(-1, dtype=torch.float32)  # [B, 2, 2, N]
     best = torch.stack([bid, ask], dim=-1).float().unsqueeze(1).expand(-1, n, -1, -1)
     own = counts.permute(0, 3, 1, 2)  # [B, N, resource, side]
     return torch.cat([best, own], dim=-1).reshape(-1, n, 8)
@@ -147,18 +205,15 @@ def observe(state: GTBState, *, window: torch.Tensor, radius: int, padded_width:
     ``pool`` (optional) supplies the workers' observation tensor (see ``buffers.py``).
     """
     b, n = state.pos.shape
-    height, width = map_shape
     t = state.t.float().unsqueeze(-1)
     phases = torch.cat([(state.t % tax_period).float().unsqueeze(-1) / tax_period,
                         t / episode_length], dim=-1)  # [B, 2]
     income_now = state.earned - state.period_start
-    pad = radius
-    y = (state.pos // padded_width - pad).float() / height
-    x = (state.pos % padded_width - pad).float() / width
+    coordinates = tile_coordinates(padded_width, state.tiles.shape[1], radius, tuple(map_shape),
+                                   state.pos.device)[state.pos]  # [B, N, 2]
     features = [
         state.inventory, state.escrow,
-        state.payment.unsqueeze(-1), state.bonus_prob.unsqueeze(-1),
-        y.unsqueeze(-1), x.unsqueeze(-1),
+        state.payment.unsqueeze(-1), state.bonus_prob.unsqueeze(-1), coordinates,
         market_summary(state, max_price),
         state.rates.unsqueeze(1).expand(-1, n, -1),
         phases.unsqueeze(1).expand(-1, n, -1),
@@ -170,10 +225,12 @@ def observe(state: GTBState, *, window: torch.Tensor, radius: int, padded_width:
                else pool.take(shape, device=state.pos.device))
     local_views(state, window, radius=radius, padded_width=padded_width, out=workers,
                 pool=pool)
-    workers[..., views:] = torch.cat(features, dim=-1)
-    held = state.inventory + state.escrow
-    per_worker = torch.stack([held[..., 0], held[..., 1], held[..., 2], income_now,
-                              state.last_income], dim=-1)
+    column = views
+    for feature in features:  # each into its columns (no concatenated copy)
+        workers[..., column:column + feature.shape[-1]] = feature
+        column += feature.shape[-1]
+    per_worker = torch.cat([state.inventory + state.escrow, income_now.unsqueeze(-1),
+                            state.last_income.unsqueeze(-1)], dim=-1)  # [B, N, 5]
     cap = torch.full((b, 1), float(rate_cap), device=state.pos.device)
     planner = torch.cat([per_worker.reshape(b, 5 * n), state.rates, phases, cap], dim=-1)
     return {"planner": planner.unsqueeze(1), "workers": workers}

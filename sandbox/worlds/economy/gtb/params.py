@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from functools import cached_property
@@ -15,6 +16,8 @@ from sandbox.worlds.economy.tax_schedule import BRACKET_SETS, BracketSettings, v
 FOUNDATION_FIXED_PAYMENTS = (11.33, 13.27, 16.47, 22.25)
 LAYOUTS = ("quadrant", "uniform", "file")
 SKILL_MODES = ("pareto", "fixed")
+#: How the labour-cost warm-up counts progress (Foundation's ``energy_warmup_method``).
+WARMUP_METHODS = ("decay", "auto")
 MAX_WORKERS = 100  # the observation code packs owners into int16
 _CHOICES = ("discrete", "continuous")
 
@@ -70,7 +73,14 @@ class GTBParams(BracketSettings):
         rate_actions: planner actions ``"discrete"`` (21 levels) or ``"continuous"``.
         max_rate: initial cap on every marginal rate, in [0, 1].
         eta: isoelastic curvature of the utility of coin.
-        labour_cost: utility cost per unit of labour.
+        labour_cost: utility cost per unit of labour (once the warm-up is over).
+        labour_warmup_constant: decay constant of the labour-cost warm-up; 0 (default)
+            disables it. With a constant ``c > 0`` the effective cost is
+            ``labour_cost * (1 - exp(-n / c))``, ``n`` counted per environment as
+            ``labour_warmup_method`` says (Foundation's ``energy_warmup_constant``).
+        labour_warmup_method: ``"decay"``: ``n`` = completed episodes; ``"auto"``: ``n`` =
+            steps in which the workers' mean reward was positive (Foundation's
+            ``energy_warmup_method``).
         planner_objective: planner welfare, one of ``social.OBJECTIVES``.
     """
 
@@ -108,12 +118,15 @@ class GTBParams(BracketSettings):
     max_rate: float = 1.0
     eta: float = 0.23
     labour_cost: float = 0.21
+    labour_warmup_constant: float = 0.0
+    labour_warmup_method: str = "decay"
     planner_objective: str = "equality_times_productivity"
 
     def __post_init__(self):
         _check_int("num_workers", self.num_workers, 1, MAX_WORKERS)
         for field, known in (("layout", LAYOUTS), ("skills", SKILL_MODES),
                              ("brackets", tuple(BRACKET_SETS)), ("rate_actions", _CHOICES),
+                             ("labour_warmup_method", WARMUP_METHODS),
                              ("planner_objective", social.OBJECTIVES)):
             if getattr(self, field) not in known:
                 raise ConfigError(field, getattr(self, field), f"one of {', '.join(known)}")
@@ -133,7 +146,8 @@ class GTBParams(BracketSettings):
         unit = ("water_coverage", "wood_coverage", "stone_coverage", "regen_probability",
                 "fixed_bonus_probability", "max_rate")
         non_negative = ("starting_coin", "move_labour", "gather_labour", "build_labour",
-                        "order_labour", "base_payment", "eta", "labour_cost")
+                        "order_labour", "base_payment", "eta", "labour_cost",
+                        "labour_warmup_constant")
         positive = ("build_skill_shape", "gather_skill_shape", "usd_scaling")
         for field in unit + non_negative + positive + ("max_skill_multiplier",):
             value = getattr(self, field)
@@ -212,6 +226,32 @@ class GTBParams(BracketSettings):
         if self.file_layout is not None:
             return self.file_layout.free_tiles
         return self.map_shape[0] * self.map_shape[1] - sum(self.uniform_counts)
+
+    @property
+    def warms_up(self) -> bool:
+        """True when the labour cost is warmed up (``labour_warmup_constant > 0``)."""
+        return self.labour_warmup_constant > 0.0
+
+    def for_evaluation(self) -> GTBParams:
+        """The parameters evaluations run with: these, without the labour-cost warm-up.
+
+        The warm-up is a training curriculum (Foundation's phase-2 configuration sets
+        ``energy_warmup_constant`` to 0), so ``sandbox run`` and batches evaluate
+        policies at the full ``labour_cost``.
+        """
+        if not self.warms_up:
+            return self
+        return dataclasses.replace(self, labour_warmup_constant=0.0)
+
+    def labour_weight(self, progress: float) -> float:
+        """Share of ``labour_cost`` in effect after ``progress`` warm-up units (0..1).
+
+        Foundation's ``energy_weight`` (``layout_from_file.py``): 1 without warm-up, else
+        ``1 - exp(-progress / labour_warmup_constant)``.
+        """
+        if not self.warms_up:
+            return 1.0
+        return 1.0 - math.exp(-float(progress) / self.labour_warmup_constant)
 
     @property
     def num_actions(self) -> int:

@@ -15,7 +15,7 @@ import torch
 from sandbox.worlds.economy.gtb.layout import uniform_layouts
 from sandbox.worlds.economy.gtb.observations import tile_code
 from sandbox.worlds.economy.gtb.params import GTBParams
-from sandbox.worlds.economy.gtb.state import GTBState
+from sandbox.worlds.economy.gtb.state import EMPTY_ORDER, GTBState
 
 #: Tile kinds of a layout grid.
 LAND, WOOD_SOURCE, STONE_SOURCE, WATER = 0, 1, 2, 3
@@ -112,7 +112,6 @@ def initial_state(setup: MapSetup, num_envs: int, *, generator: torch.Generator)
         earned=zeros.clone(), period_start=zeros.clone(), last_income=zeros.clone(),
         tax_paid=zeros.clone(), transfers=zeros.clone(),
         rates=torch.zeros(b, p.num_brackets, device=dev), payment=payment, bonus_prob=bonus,
-        book_price=torch.zeros(book, dtype=torch.int64, device=dev),
-        book_seq=torch.full(book, -1, dtype=torch.int64, device=dev),
+        book=torch.full(book, EMPTY_ORDER, dtype=torch.int64, device=dev),
         houses=zeros.clone(), trades=torch.zeros(b, device=dev),
         utility=zeros.clone(), welfare=torch.zeros(b, device=dev))

@@ -16,6 +16,15 @@ from sandbox.core.state import TensorState
 
 #: Inventory columns.
 COIN = 2
+#: Order keys: ``rank * 2**ORDER_SHIFT + seq`` (see ``GTBState.book``).
+ORDER_SHIFT = 32
+#: The key of an empty book slot: larger than every order's key.
+EMPTY_ORDER = torch.iinfo(torch.int64).max
+
+
+def order_key(rank: torch.Tensor, seq: torch.Tensor) -> torch.Tensor:
+    """Book keys of orders with price ``rank`` (-price for bids) and sequence number ``seq``."""
+    return rank * (1 << ORDER_SHIFT) + seq
 
 
 @dataclass
@@ -45,14 +54,27 @@ class GTBState(TensorState):
         rates: ``[B, K]`` float32 marginal rates of the current period.
         payment: ``[B, N]`` float32 coin paid per house built (build skill).
         bonus_prob: ``[B, N]`` float32 probability of a bonus unit when gathering.
-        book_price: ``[B, 2, 2, N, M]`` int64 order prices by resource, side (0 bid,
-            1 ask), owner and slot.
-        book_seq: ``[B, 2, 2, N, M]`` int64 ``step * N + turn`` when the order was
-            placed (earlier orders have smaller numbers); -1 for an empty slot.
+        book: ``[B, 2, 2, N, M]`` int64 the order book by resource, side (0 bid, 1 ask),
+            owner and slot (``M = max_orders``): each order as one key
+            ``rank * 2**32 + seq``, with ``rank`` its price for an ask and minus its
+            price for a bid, and ``seq = step * N + turn`` when it was placed (earlier
+            orders have smaller numbers); :data:`EMPTY_ORDER` in an empty slot. On
+            each side of a book the best order (lowest ask, highest bid, the earliest
+            among equal prices) has the smallest key. Read as prices and sequence
+            numbers through :attr:`book_price` and :attr:`book_seq`.
         houses: ``[B, N]`` float32 houses built in the episode.
         trades: ``[B]`` float32 trades in the episode.
         utility: ``[B, N]`` float32 worker utility after the last step.
         welfare: ``[B]`` float32 the planner's social welfare after the last step.
+        episodes_done: ``[B]`` int64 episodes this environment completed before the
+            current one (the ``"decay"`` labour-cost warm-up's progress). Carried across
+            episodes and ``reset()``; part of the state so that a checkpoint resumes it.
+        positive_steps: ``[B]`` int64 steps in which the workers' mean reward was
+            positive (the ``"auto"`` warm-up's progress; counted only with that method).
+            Carried as ``episodes_done``.
+
+    The two warm-up counters default to None only so that ``setup.initial_state`` need
+    not know them: the world sets them on every state it holds.
     """
 
     t: torch.Tensor
@@ -74,17 +96,29 @@ class GTBState(TensorState):
     rates: torch.Tensor
     payment: torch.Tensor
     bonus_prob: torch.Tensor
-    book_price: torch.Tensor
-    book_seq: torch.Tensor
+    book: torch.Tensor
     houses: torch.Tensor
     trades: torch.Tensor
     utility: torch.Tensor
     welfare: torch.Tensor
+    episodes_done: torch.Tensor | None = None
+    positive_steps: torch.Tensor | None = None
 
     @property
     def coin_total(self) -> torch.Tensor:
         """``[B, N]`` coin endowment: available plus escrowed in bids."""
         return self.inventory[..., COIN] + self.escrow[..., COIN]
+
+    @property
+    def book_seq(self) -> torch.Tensor:
+        """``[B, 2, 2, N, M]`` int64 sequence numbers of the book's orders, -1 where empty."""
+        return torch.where(self.book != EMPTY_ORDER, self.book & ((1 << ORDER_SHIFT) - 1), -1)
+
+    @property
+    def book_price(self) -> torch.Tensor:
+        """``[B, 2, 2, N, M]`` int64 prices of the book's orders, 0 where empty."""
+        rank = torch.where(self.book != EMPTY_ORDER, self.book >> ORDER_SHIFT, 0)
+        return rank.abs()
 
 
 @dataclass

@@ -4,8 +4,11 @@ Model card with sources: ``docs/worlds/gather_trade_build.md``. Roles:
 
 - ``workers`` (N, default 4): one ``Discrete(50)`` action each (``actions.py``), masked
   (``masks.py``); observation layout in ``observations.py``. Reward: the change in
-  utility ``u = ((c^(1-eta) - 1) / (1-eta)) - labour_cost * labour`` of the coin
-  endowment ``c`` (available plus escrowed) and the episode's labour.
+  utility ``u = ((c^(1-eta) - 1) / (1-eta)) - labour_cost * w * labour`` of the coin
+  endowment ``c`` (available plus escrowed) and the episode's labour, where ``w`` is 1
+  or, with a labour-cost warm-up, ``1 - exp(-n / labour_warmup_constant)`` (``n``:
+  completed episodes or steps with a positive mean worker reward, per environment; see
+  ``GTBParams`` and the state's ``episodes_done`` / ``positive_steps``).
 - ``planner`` (1): acts only in the first step of each tax period
   (``acting_roles()``), with one rate per bracket (``MultiDiscrete([21]*K)``, masked
   above the rate cap, or ``Box [0, 1]^K``). Reward every step: the change in the chosen
@@ -70,6 +73,8 @@ class GatherTradeBuild(BracketRatePlanner, World):
         ("houses_built", "houses built by all workers", "houses", None),
         ("trades", "trades in both markets", "trades", None),
         ("mean_labour", "mean labour per worker", "labour", None),
+        ("effective_labour_cost", "labour cost per unit of labour in effect at the end of "
+         "the episode (labour_cost after the warm-up)", "utils per labour", None),
     ))
 
     def __init__(self, params=None, *, num_envs: int = 1, device="cpu", seed: int = 0):
@@ -83,6 +88,7 @@ class GatherTradeBuild(BracketRatePlanner, World):
         self.utility_params = UtilityParams(form="isoelastic", eta=p.eta)
         self.last_noise: StepNoise | None = None
         self._obs_pool = BufferPool(size=8)
+        self._map_pool = BufferPool(size=12)  # three maps per state, a few states alive
         self._roles = self._build_roles()
 
     # ------------------------------------------------------------------ roles
@@ -121,10 +127,27 @@ class GatherTradeBuild(BracketRatePlanner, World):
 
 
     # ---------------------------------------------------------------- kernels
+    def labour_coefficient(self, state: GTBState) -> torch.Tensor:
+        """``[B]`` float32 effective labour cost of ``state`` (utils per unit of labour).
+
+        ``labour_cost`` times the warm-up weight ``1 - exp(-n / labour_warmup_constant)``
+        (Foundation's ``energy_weight``), ``n`` = ``episodes_done`` (``"decay"``) or
+        ``positive_steps`` (``"auto"``); ``labour_cost`` itself without warm-up.
+        """
+        p = self.params
+        if not p.warms_up:
+            return torch.full_like(state.welfare, p.labour_cost)
+        progress = (state.episodes_done if p.labour_warmup_method == "decay"
+                    else state.positive_steps)
+        weight = 1.0 - torch.exp(-progress.to(torch.float64) / p.labour_warmup_constant)
+        return (p.labour_cost * weight).to(torch.float32)
+
     def utility_of(self, state: GTBState) -> torch.Tensor:
         """``[B, N]`` worker utility of ``state``'s coin endowments and labour."""
-        return (consumption_utility(state.coin_total, self.utility_params)
-                - self.params.labour_cost * state.labour)
+        gain = consumption_utility(state.coin_total, self.utility_params)
+        if not self.params.warms_up:
+            return gain - self.params.labour_cost * state.labour
+        return gain - self.labour_coefficient(state).unsqueeze(-1) * state.labour
 
     def welfare_of(self, state: GTBState, utility: torch.Tensor) -> torch.Tensor:
         """``[B]`` the planner objective of ``state``."""
@@ -132,8 +155,20 @@ class GatherTradeBuild(BracketRatePlanner, World):
                                      consumption=state.coin_total, income=state.earned,
                                      utility=utility)
 
-    def _initial_state(self, num_envs: int) -> GTBState:
+    def _initial_state(self, num_envs: int, *, episodes_done: torch.Tensor | None = None,
+                       positive_steps: torch.Tensor | None = None) -> GTBState:
         state = initial_state(self.setup, num_envs, generator=self.generator)
+        # The warm-up counters outlive episodes and reset() (as Foundation's completion
+        # count and warm-up integrator outlive its env.reset()); a new world starts at 0.
+        held = self.state if self.state is not None and self.state.t.shape[0] == num_envs \
+            else None
+        zeros = torch.zeros(num_envs, dtype=torch.int64, device=self.device)
+        if episodes_done is None:
+            episodes_done = held.episodes_done if held is not None else zeros
+        if positive_steps is None:
+            positive_steps = held.positive_steps if held is not None else zeros
+        state = state.replace(episodes_done=episodes_done.clone(),
+                              positive_steps=positive_steps.clone())
         utility = self.utility_of(state)
         return state.replace(utility=utility, welfare=self.welfare_of(state, utility))
 
@@ -147,20 +182,30 @@ class GatherTradeBuild(BracketRatePlanner, World):
         self.last_noise = noise
         action = actions["workers"].long()
         new, log = advance(state, action, noise, params=p, cutoffs=self.cutoffs,
-                           offsets=self.offsets)
+                           offsets=self.offsets, pool=self._map_pool)
         utility = self.utility_of(new)
         welfare = self.welfare_of(new, utility)
         rewards = {"workers": utility - state.utility,
                    "planner": (welfare - state.welfare).unsqueeze(-1)}
         new = new.replace(utility=utility, welfare=welfare)
+        if p.warms_up and p.labour_warmup_method == "auto":
+            # Foundation counts after this step's rewards, so they use the old weight.
+            positive = (rewards["workers"].mean(-1) > 0).long()
+            new = new.replace(positive_steps=new.positive_steps + positive)
         truncated = new.t >= p.episode_length
         return new, rewards, torch.zeros_like(truncated), truncated, {"log": log}
 
     def _reset_done(self, state: GTBState, done: torch.Tensor) -> GTBState:
+        # An episode that ends counts as completed for the "decay" warm-up (Foundation
+        # counts it after the last step's rewards: the next episode has the new weight).
+        finished = state.episodes_done + done.long()
         # Episodes run in lockstep, so either every environment ends or none does.
         if bool(done.all()):
-            return self._initial_state(self.num_envs)
-        return super()._reset_done(state, done)
+            return self._initial_state(self.num_envs, episodes_done=finished,
+                                       positive_steps=state.positive_steps)
+        fresh = self._initial_state(self.num_envs, episodes_done=finished,
+                                    positive_steps=state.positive_steps)
+        return state.where(done, fresh).replace(episodes_done=finished)
 
     def _observe(self, state: GTBState) -> dict[str, torch.Tensor]:
         p = self.params
@@ -197,7 +242,19 @@ class GatherTradeBuild(BracketRatePlanner, World):
             "houses_built": state.houses.sum(-1),
             "trades": state.trades,
             "mean_labour": state.labour.mean(-1),
+            "effective_labour_cost": self.labour_coefficient(state),
         }
+
+    def episode_recorder(self, *, env: int = 0):
+        """A recorder of environment ``env``'s episode from the current state.
+
+        It keeps the map every ``trajectory.default_map_every(episode_length)`` steps;
+        batches store its record next to each run's results (see ``trajectory.py``).
+        """
+        from sandbox.worlds.economy.gtb.trajectory import EpisodeRecorder, default_map_every
+
+        return EpisodeRecorder(self, env=env,
+                               map_every=default_map_every(self.params.episode_length))
 
     def episode_tables(self, state: GTBState) -> dict[str, dict[str, torch.Tensor]]:
         """Per-worker and per-bracket tables (``[B, N]`` and ``[B, K]``)."""
