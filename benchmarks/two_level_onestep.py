@@ -24,8 +24,9 @@ Prints one JSON object: medians over seeds, the per-seed figures, the learned an
 reference bracket rates. One torch thread.
 
 Usage: ``python benchmarks/two_level_onestep.py [--quick] [--seeds 3 | --seed-values 0 1]
-[--envs 256] [--phase1 150] [--phase2 450] [--settle 50] [--planner-every 4]
-[--skip-workers] [--objectives inverse_income_weighted_utility equality_times_productivity]``.
+[--envs 256] [--phase1 150] [--phase2 450] [--settle 50] [--planner-every 2]
+[--explore-share 0.25] [--phase1-cap 1.0] [--skip-workers]
+[--objectives inverse_income_weighted_utility equality_times_productivity]``.
 """
 
 from __future__ import annotations
@@ -52,13 +53,19 @@ from sandbox.worlds.economy.tax_schedule import us_federal_brackets  # noqa: E40
 SHARE = 0.97
 
 
-def make_world(objective: str, *, num_envs: int, seed: int) -> OneStepEconomy:
-    return OneStepEconomy(OneStepParams(num_workers=10, planner_objective=objective),
+def make_world(objective: str, *, num_envs: int, seed: int,
+               price_taking: bool = True) -> OneStepEconomy:
+    """The measured economy. ``price_taking``: workers' rewards take the transfer as given
+    (``OneStepParams.price_taking_rewards``), as the exact best responses they are compared
+    with do; ``--equal-share-rewards`` turns it off."""
+    return OneStepEconomy(OneStepParams(num_workers=10, planner_objective=objective,
+                                        price_taking_rewards=price_taking),
                           num_envs=num_envs, seed=seed)
 
 
-def curriculum(phase1: int, phase2: int, settle: int = 0, *,
-               planner_every: int = 4) -> TwoLevelConfig:
+def curriculum(phase1: int, phase2: int, settle: int = 0, *, planner_every: int = 2,
+               explore_share: float = 0.25, phase1_rate_cap: float = 1.0,
+               worker_entropy_end: float = 0.05) -> TwoLevelConfig:
     """The curriculum measured here: workers adapt faster than the planner.
 
     Workers: a higher, constant learning rate, 8 epochs and a constant entropy bonus, so
@@ -68,14 +75,17 @@ def curriculum(phase1: int, phase2: int, settle: int = 0, *,
     updates on every ``planner_every``-th update only; its rate cap rises and its entropy
     falls slowly, over the whole of phase 2. ``settle``
     worker-only updates at the end let the workers re-adapt to the final schedule.
+    ``explore_share`` of the environments get uniformly random schedules in every phase
+    (with the cap at ``phase1_rate_cap`` in phase 1), so the workers' response holds
+    across schedules and the planner cannot profit from their errors away from its own.
     """
     workers = PPOConfig(learning_rate=1e-2, anneal_lr=False, update_epochs=8,
                         num_minibatches=4, gamma=0.99, gae_lambda=0.95, ent_coef=0.05,
-                        reward_scale=0.01)
+                        ent_coef_end=worker_entropy_end, reward_scale=0.01)
     return TwoLevelConfig(
         workers=workers, phase1_updates=phase1, phase2_updates=phase2,
-        settle_updates=settle, planner_every=planner_every,
-        checkpoint_every=max(1, phase1 + phase2 + settle),
+        settle_updates=settle, planner_every=planner_every, explore_share=explore_share,
+        phase1_rate_cap=phase1_rate_cap, checkpoint_every=max(1, phase1 + phase2 + settle),
         rate_cap=Anneal(0.0, 1.0, 0, phase2, name="rate_cap"),
         planner_entropy=Anneal(0.1, 0.0, 0, phase2, name="planner_entropy"),
     )
@@ -96,9 +106,11 @@ def act_once(world, planner, workers) -> dict:
             "metrics": {k: float(v[0]) for k, v in result.final_metrics.items()}}
 
 
-def workers_under_us_federal(seed: int, *, num_envs: int, updates: int) -> dict:
+def workers_under_us_federal(seed: int, *, num_envs: int, updates: int,
+                             price_taking: bool) -> dict:
     """Train workers against the US schedule; relative error of their hours vs exact."""
-    world = make_world("inverse_income_weighted_utility", num_envs=num_envs, seed=seed)
+    world = make_world("inverse_income_weighted_utility", num_envs=num_envs, seed=seed,
+                       price_taking=price_taking)
     us = POLICIES.get("us_federal")(world, "planner")
     config = TwoLevelConfig().workers  # the library's defaults
     learner = PPO(world, "workers", PPOConfig(**{**config.__dict__, "num_steps": 2}), seed=seed)
@@ -156,14 +168,18 @@ def evaluate(probe, objective: str, planner, workers, target: float) -> dict:
 
 
 def two_level(objective: str, seed: int, *, num_envs: int, phase1: int, phase2: int,
-              settle: int, planner_every: int, eval_every: int) -> dict:
+              settle: int, planner_every: int, eval_every: int, explore_share: float,
+              phase1_rate_cap: float, worker_entropy_end: float,
+              price_taking: bool) -> dict:
     """Run the curriculum; welfare shares and steps/seconds to first reach 97 %."""
-    world = make_world(objective, num_envs=num_envs, seed=seed)
-    probe = make_world(objective, num_envs=1, seed=seed)
+    world = make_world(objective, num_envs=num_envs, seed=seed, price_taking=price_taking)
+    probe = make_world(objective, num_envs=1, seed=seed, price_taking=price_taking)
     refs = references(probe)
     target = refs["optimum"]["welfare"]
-    solver = TwoLevel(world, curriculum(phase1, phase2, settle, planner_every=planner_every),
-                      seed=seed)
+    solver = TwoLevel(world, curriculum(phase1, phase2, settle, planner_every=planner_every,
+                                        explore_share=explore_share,
+                                        phase1_rate_cap=phase1_rate_cap,
+                                        worker_entropy_end=worker_entropy_end), seed=seed)
     solver.collector.reset(world.seed)
     cpu_start = time.process_time()
     reached = {"learned": None, "learned_and_equilibrium": None}
@@ -212,7 +228,15 @@ def main() -> None:
     parser.add_argument("--phase1", type=int, default=150)
     parser.add_argument("--phase2", type=int, default=450)
     parser.add_argument("--settle", type=int, default=50)
-    parser.add_argument("--planner-every", type=int, default=4)
+    parser.add_argument("--planner-every", type=int, default=2)
+    parser.add_argument("--explore-share", type=float, default=0.25,
+                        help="share of environments with random schedules (0: none)")
+    parser.add_argument("--phase1-cap", type=float, default=1.0,
+                        help="rate cap in phase 1 (0: free market)")
+    parser.add_argument("--equal-share-rewards", action="store_true",
+                        help="workers' rewards include their own share of the transfer")
+    parser.add_argument("--worker-entropy-end", type=float, default=0.05,
+                        help="workers' entropy coefficient at the end (from 0.05)")
     parser.add_argument("--eval-every", type=int, default=10)
     parser.add_argument("--skip-workers", action="store_true",
                         help="skip the workers-under-US-federal measurement")
@@ -220,25 +244,38 @@ def main() -> None:
                         default=["inverse_income_weighted_utility", "equality_times_productivity"])
     args = parser.parse_args()
     torch.set_num_threads(1)
+    price_taking = not args.equal_share_rewards
     if args.quick:
         args.seeds, args.envs, args.phase1, args.phase2, args.settle = 1, 16, 2, 4, 2
         args.objectives = args.objectives[:1]
     seeds = args.seed_values if args.seed_values is not None else range(args.seeds)
     output = {"threads": 1, "envs": args.envs, "phase1_updates": args.phase1,
               "phase2_updates": args.phase2, "settle_updates": args.settle,
-              "planner_every": args.planner_every}
+              "planner_every": args.planner_every, "explore_share": args.explore_share,
+              "phase1_rate_cap": args.phase1_cap,
+              "worker_entropy_end": args.worker_entropy_end,
+              "price_taking_rewards": price_taking}
     if not args.skip_workers:
-        workers = [workers_under_us_federal(s, num_envs=args.envs, updates=args.phase1)
+        workers = [workers_under_us_federal(s, num_envs=args.envs, updates=args.phase1,
+                                            price_taking=price_taking)
                    for s in seeds]
         output["workers_us_federal"] = {
             "median_mean_abs_relative_error": statistics.median(
                 w["mean_abs_relative_error"] for w in workers),
             "runs": workers}
     for objective in args.objectives:
-        runs = [two_level(objective, s, num_envs=args.envs, phase1=args.phase1,
-                          phase2=args.phase2, settle=args.settle,
-                          planner_every=args.planner_every, eval_every=args.eval_every)
-                for s in seeds]
+        runs = []
+        for s in seeds:
+            runs.append(two_level(objective, s, num_envs=args.envs, phase1=args.phase1,
+                                  phase2=args.phase2, settle=args.settle,
+                                  planner_every=args.planner_every, eval_every=args.eval_every,
+                                  explore_share=args.explore_share,
+                                  phase1_rate_cap=args.phase1_cap,
+                                  worker_entropy_end=args.worker_entropy_end,
+                                  price_taking=price_taking))
+            print(f"{objective} seed {s}: learned {runs[-1]['share_learned']}, exact best "
+                  f"responses {runs[-1]['share_at_equilibrium']}, "
+                  f"{runs[-1]['cpu_seconds']} CPU s", file=sys.stderr, flush=True)
         output[objective] = {
             "median_share_learned": statistics.median(r["share_learned"] for r in runs),
             "median_share_at_equilibrium": statistics.median(

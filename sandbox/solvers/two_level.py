@@ -19,6 +19,16 @@ worker role (the one-step economy by default):
    planner's final policy with the final rate cap, so that the learned workers have
    re-adapted to the learned schedule when it is evaluated.
 
+Schedule exploration (``explore_share``, default 0): in a fixed share of the
+environments the planner's action is replaced, in every phase, by a uniformly random
+valid one (rates within the current cap). The workers learn from those environments
+like any other, so their response holds across schedules and not only near the
+planner's current one; the planner learns from the other environments only. Without
+it, workers trained near one schedule answer a new one poorly (they keep their hours
+when a rate rises), and a planner priced by those workers learns schedules that fail
+against workers who answer them well. ``phase1_rate_cap`` > 0 lets the workers meet
+taxed schedules in phase 1 already (domain randomisation before the planner starts).
+
 Every ``checkpoint_every`` updates the whole training state (networks, optimizers,
 random streams, world state, update count) is written atomically; resuming from it
 continues exactly as an uninterrupted run would on the same device. Each update appends
@@ -37,15 +47,17 @@ from pathlib import Path
 
 import torch
 
-from sandbox.core.errors import CheckpointError, ConfigError, SandboxError
+from sandbox.core.errors import CheckpointError, ConfigError, SandboxError, check_range
+from sandbox.core.seeding import derive_seed
 from sandbox.policies.checkpoint import (
     atomic_torch_save,
     decode_metadata,
     encode_metadata,
     read_torch_file,
 )
+from sandbox.policies.generic import RandomPolicy
 from sandbox.solvers.ppo import PPO, PPOConfig
-from sandbox.solvers.rollout import RolloutCollector
+from sandbox.solvers.rollout import RoleBatch, RolloutCollector
 from sandbox.solvers.schedules import Anneal
 from sandbox.solvers.training_log import STAT_KEYS, TrainingLog
 
@@ -92,6 +104,16 @@ class TwoLevelConfig:
     """Updates of the workers alone after phase 2 (phase 3), the planner's policy fixed
     (still sampled) and the rate cap at its final value: the workers re-adapt to the
     learned schedule."""
+    explore_share: float = 0.0
+    """Share of the environments (the last ones) in which the planner's action is replaced
+    by a uniformly random valid one, in every phase: the workers meet random schedules
+    within the current rate cap and learn a response that generalises across schedules,
+    so the planner cannot profit from their errors away from its current schedule. The
+    planner does not learn from those environments (the logged metrics include them)."""
+    phase1_rate_cap: float = 0.0
+    """Rate cap in phase 1: 0 is the AI Economist's free market; with ``explore_share``
+    > 0, a positive cap lets the workers meet taxed schedules before the planner learns
+    (the planner's initial policy sets the rates in the other environments)."""
     learn_workers: bool = True
     """False: the workers follow a fixed policy given to :class:`TwoLevel` (rule-following
     residents, say) and only the planner learns; phase 1 must then be empty."""
@@ -111,6 +133,13 @@ class TwoLevelConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ConfigError(f"train.{name}", value, "an integer >= 0")
+        for name in ("explore_share", "phase1_rate_cap"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigError(f"train.{name}", value, "a number in [0, 1]")
+        check_range("train.explore_share", self.explore_share, low=0.0, high=1.0,
+                    high_open=True)
+        check_range("train.phase1_rate_cap", self.phase1_rate_cap, low=0.0, high=1.0)
         if not isinstance(self.learn_workers, bool):
             raise ConfigError("train.learn_workers", self.learn_workers, "true or false")
         if not self.learn_workers and self.phase1_updates + self.settle_updates > 0:
@@ -162,11 +191,22 @@ class TwoLevel:
             raise ConfigError("train.learn_workers", False,
                               "a fixed policy for the workers (the scenario's roles.workers)")
         self.workers_policy = workers_policy
+        self.explore_envs = int(round(cfg.explore_share * world.num_envs))
+        if self.explore_envs >= world.num_envs:
+            raise ConfigError("train.explore_share", cfg.explore_share,
+                              f"a share that leaves the planner some of the {world.num_envs} "
+                              "environments")
+        self.explorer = None  # draws the random schedules (a random planner policy)
+        planner = self.planner
+        if self.explore_envs:
+            self.explorer = RandomPolicy(world.roles[cfg.planner_role], device=world.device)
+            self.explorer.reset(derive_seed(self.seed, "explore"))
+            planner = _ExploringLearner(self.planner, self.explorer, self.explore_envs)
         if cfg.learn_workers:
             self.collector = RolloutCollector(
-                world, {cfg.worker_role: self.workers, cfg.planner_role: self.planner})
+                world, {cfg.worker_role: self.workers, cfg.planner_role: planner})
         else:
-            self.collector = RolloutCollector(world, {cfg.planner_role: self.planner},
+            self.collector = RolloutCollector(world, {cfg.planner_role: planner},
                                               others={cfg.worker_role: workers_policy})
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.update = 0
@@ -178,7 +218,7 @@ class TwoLevel:
         """(phase, rate cap, planner entropy coefficient) for the update after ``update``."""
         cfg = self.config
         if update < cfg.phase1_updates:
-            return 1, 0.0, 0.0
+            return 1, float(cfg.phase1_rate_cap), 0.0
         since = update - cfg.phase1_updates
         if since >= cfg.phase2_updates:
             end = cfg.phase2_updates
@@ -206,8 +246,10 @@ class TwoLevel:
                 batches[cfg.worker_role], progress=u / max(1, cfg.total_updates))
         since = u - cfg.phase1_updates
         if phase == 2 and cfg.planner_role in batches and since % cfg.planner_every == 0:
+            planner_batch = _first_envs(batches[cfg.planner_role],
+                                        self.world.num_envs - self.explore_envs)
             stats["planner"] = self.planner.update(
-                batches[cfg.planner_role], progress=since / max(1, cfg.phase2_updates),
+                planner_batch, progress=since / max(1, cfg.phase2_updates),
                 ent_coef=planner_ent)
         for role, learner in (("workers", self.workers), ("planner", self.planner)):
             if not all(bool(torch.isfinite(p).all()) for p in learner.policy.module.parameters()):
@@ -287,6 +329,8 @@ class TwoLevel:
         payload = {"format": FORMAT, "metadata": encode_metadata(meta),
                    "workers": self.workers.state_dict(), "planner": self.planner.state_dict(),
                    "collector": self.collector.state_dict()}
+        if self.explorer is not None:
+            payload["explorer"] = self.explorer.generator.get_state()
         return atomic_torch_save(payload, path)
 
     def load_checkpoint(self, path: str | Path) -> None:
@@ -305,9 +349,58 @@ class TwoLevel:
             self.workers.load_state_dict(payload["workers"])
             self.planner.load_state_dict(payload["planner"])
             self.collector.load_state_dict(payload["collector"])
+            if self.explorer is not None:
+                self.explorer.generator.set_state(payload["explorer"])
         except (KeyError, RuntimeError, ValueError, TypeError) as exc:
             raise CheckpointError(
                 f"checkpoint {str(path)!r} does not fit this run's networks or world: {exc}"
             ) from None
         self.update = int(meta["update"])
         self.seconds = float(meta.get("seconds", 0.0))
+
+
+def _first_envs(batch: RoleBatch, count: int) -> RoleBatch:
+    """The transitions of the first ``count`` environments of a batch.
+
+    Environments are dim 1 of the time-major fields and dim 0 of ``hidden`` and
+    ``bootstrap_value``.
+    """
+    if count == batch.obs.shape[1]:
+        return batch
+    return RoleBatch(
+        obs=batch.obs[:, :count], actions=batch.actions[:, :count],
+        log_probs=batch.log_probs[:, :count], values=batch.values[:, :count],
+        rewards=batch.rewards[:, :count], dones=batch.dones[:, :count],
+        starts=batch.starts[:, :count],
+        masks=None if batch.masks is None else batch.masks[:, :count],
+        hidden=batch.hidden[:count], bootstrap_value=batch.bootstrap_value[:count])
+
+
+class _ExploringPolicy:
+    """A neural policy acting uniformly at random in the last ``count`` environments.
+
+    Only ``decide`` (what the rollout collector calls) changes; the rest delegates. The
+    recorded log-probabilities there are the network's, not the random draw's: those
+    environments are cut from the planner's batch before its update.
+    """
+
+    def __init__(self, policy, explorer: RandomPolicy, count: int):
+        self._policy, self._explorer, self._count = policy, explorer, count
+
+    def __getattr__(self, name):
+        return getattr(self._policy, name)
+
+    def decide(self, obs, mask=None, hidden=None, *, deterministic: bool = False):
+        decision = self._policy.decide(obs, mask, hidden, deterministic=deterministic)
+        keep = obs.shape[0] - self._count
+        random = self._explorer.act(obs[keep:], None if mask is None else mask[keep:])
+        action = torch.cat([decision.action[:keep], random.to(decision.action.dtype)])
+        return dataclasses.replace(decision, action=action)
+
+
+class _ExploringLearner:
+    """The planner's learner as the rollout collector sees it (see ``explore_share``)."""
+
+    def __init__(self, learner: PPO, explorer: RandomPolicy, count: int):
+        self.config = learner.config
+        self.policy = _ExploringPolicy(learner.policy, explorer, count)

@@ -59,7 +59,7 @@ from sandbox.worlds.economy.tax_schedule import (
     marginal_rate,
     validate_cutoffs,
 )
-from sandbox.worlds.economy.utility import UtilityParams
+from sandbox.worlds.economy.utility import UtilityParams, utility
 
 #: Worker counts the world accepts.
 MIN_WORKERS, MAX_WORKERS = 2, 1_000_000
@@ -92,6 +92,15 @@ class OneStepParams(BracketSettings):
         utility: worker utility (``utility.UtilityParams``).
         planner_objective: planner reward, one of ``social.OBJECTIVES``.
         max_rate: initial cap on every marginal rate, in [0, 1] (``set_rate_cap`` anneals it).
+        price_taking_rewards: workers' rewards value the transfer as the mean of the other
+            workers' taxes, ``(revenue - own tax) / (N - 1)``, instead of the equal share
+            ``revenue / N`` (money is conserved either way). A worker's own hours then do
+            not move the transfer she is rewarded with, as for the exact best response
+            and the search optimum, which take the lump sum as given (a worker among
+            many). With the equal share a learned worker also earns back 1/N of her own
+            tax, so her marginal rate is in effect ``tau (1 - 1/N)`` and she works more
+            than the price-taking best response. State, metrics and the planner's reward
+            keep the equal lump sum.
     """
 
     num_workers: int = 100
@@ -106,6 +115,7 @@ class OneStepParams(BracketSettings):
     utility: UtilityParams = DEFAULT_UTILITY
     planner_objective: str = "inverse_income_weighted_utility"
     max_rate: float = 1.0
+    price_taking_rewards: bool = False
 
     def __post_init__(self):
         n = self.num_workers
@@ -132,6 +142,8 @@ class OneStepParams(BracketSettings):
         if not isinstance(self.utility, UtilityParams):
             raise ConfigError("utility", self.utility, "a UtilityParams instance")
         check_range("max_rate", self.max_rate, low=0.0, high=1.0)
+        if not isinstance(self.price_taking_rewards, bool):
+            raise ConfigError("price_taking_rewards", self.price_taking_rewards, "true or false")
 
 
 @dataclass
@@ -310,8 +322,17 @@ class OneStepEconomy(BracketRatePlanner, World):
                                         consumption=outcome.consumption,
                                         income=outcome.income, utility=outcome.utility)
         rewards = {"planner": welfare.unsqueeze(-1), "workers": outcome.utility}
+        if self.params.price_taking_rewards:
+            rewards["workers"] = self._price_taking_utility(outcome)
         terminated = torch.ones(b, dtype=torch.bool, device=dev)
         return new, rewards, terminated, torch.zeros_like(terminated), {}
+
+    def _price_taking_utility(self, outcome) -> torch.Tensor:
+        """``[B, N]`` utility with the transfer from the other workers' taxes only."""
+        n = self.params.num_workers
+        others = (outcome.lump_sum.unsqueeze(-1) * n - outcome.tax) / (n - 1)
+        consumption = outcome.income - outcome.tax + others
+        return utility(consumption, outcome.hours, self.params.utility)
 
     def _reset_done(self, state: OneStepState, done: torch.Tensor) -> OneStepState:
         # Episodes run in lockstep, so either all environments end or none do.
