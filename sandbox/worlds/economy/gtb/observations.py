@@ -59,23 +59,6 @@ def tile_code(resource: torch.Tensor, water: torch.Tensor, owner: torch.Tensor):
 
 
 @functools.lru_cache(maxsize=16)
-def view_table(num_workers: int, device: torch.device) -> torch.Tensor:
-    """``[N, 5, 8 (N + 1)]`` float32: channels 0..4 of a tile seen by worker ``i``, by tile code.
-
-    ``table[i, c, code]`` is the value of :data:`VIEW_CHANNELS` ``c`` (wood, stone,
-    water, own house, other house) of a tile whose :func:`tile_code` is ``code``, as
-    worker ``i`` sees it; the local view is then one gather from this table.
-    """
-    code = torch.arange(8 * (num_workers + 1), device=device)
-    owner_code = (code >> 3).view(1, -1)  # owner + 1, 0 where no house
-    me = torch.arange(1, num_workers + 1, device=device).view(-1, 1)
-    own = owner_code == me
-    bits = [((code >> shift) & 1).bool().view(1, -1).expand(num_workers, -1)
-            for shift in range(3)]
-    return torch.stack([*bits, own, (owner_code > 0) & ~own], dim=1).float()
-
-
-@functools.lru_cache(maxsize=16)
 def view_cell_of_offset(radius: int, padded_width: int, cells: int,
                         device: torch.device) -> torch.Tensor:
     """``[2 P - 1]`` int64: the view cell (row-major) of a tile ``d`` flat steps away.
@@ -127,6 +110,33 @@ def view_codes(state: GTBState, *, radius: int, padded_width: int,
     return torch.index_select(windows, 0, corners, out=out)
 
 
+def decode_views(code: torch.Tensor, cell: torch.Tensor, *, flags: torch.Tensor,
+                 owner_code: torch.Tensor) -> None:
+    """Write the 0/1 view channels of tile codes into ``flags``.
+
+    Args:
+        code: ``[b, N, V*V]`` int16 tile codes of each worker's view (:func:`view_codes`).
+        cell: ``[b, N, N]`` int64 view cell of worker ``j`` as seen by worker ``i``, -1
+            where out of view (:func:`view_cell_of_offset`).
+        flags: ``[b, N, 6, V*V]`` int16 output, channels in :data:`VIEW_CHANNELS` order.
+        owner_code: ``[b, N, V*V]`` int16 scratch space.
+    """
+    n = code.shape[1]
+    bits = torch.tensor([1, 2, 4], dtype=code.dtype, device=code.device).view(1, 1, 3, 1)
+    # wood, stone, water: 0 or 2^bit, then 0 or 1
+    torch.bitwise_and(code.unsqueeze(2), bits, out=flags[:, :, :3])
+    flags[:, :, :3].clamp_(max=1)
+    torch.bitwise_right_shift(code, 3, out=owner_code)
+    me = torch.arange(1, n + 1, dtype=code.dtype, device=code.device).view(1, n, 1)
+    own, other, workers = flags[:, :, 3], flags[:, :, 4], flags[:, :, 5]
+    torch.bitwise_xor(owner_code, me, out=own)  # 0 on one's own house
+    own.clamp_(max=1).neg_().add_(1)
+    torch.clamp(owner_code, max=1, out=other)  # any house ...
+    other -= own  # ... but one's own
+    workers.zero_()
+    workers.scatter_add_(2, cell.clamp(min=0), (cell >= 0).to(code.dtype))
+
+
 def local_views(state: GTBState, window: torch.Tensor, *, radius: int, padded_width: int,
                 out: torch.Tensor | None = None, pool: BufferPool | None = None) -> torch.Tensor:
     """``[B, N, 6 * V * V]`` float32 views (channels in :data:`VIEW_CHANNELS` order).
@@ -155,28 +165,17 @@ def local_views(state: GTBState, window: torch.Tensor, *, radius: int, padded_wi
 
     side = 2 * radius + 1
     # one read of the tile codes (bit 0 wood, bit 1 stone, bit 2 water, bits 3+ owner
-    # + 1), decoded into 0/1 integers with plain integer ops, then one conversion into
-    # the float observation (cheaper than comparisons written as floats)
+    # + 1) ...
     code = view_codes(state, radius=radius, padded_width=padded_width,
                       out=temporary((b * n, side, side), state.tiles.dtype)).view(b, n, cells)
-    flags = temporary((b, n, channels, cells), code.dtype)
-    bits = torch.tensor([1, 2, 4], dtype=code.dtype, device=dev).view(1, 1, 3, 1)
-    # wood, stone, water: 0 or 2^bit, then 0 or 1
-    torch.bitwise_and(code.unsqueeze(2), bits, out=flags[:, :, :3])
-    flags[:, :, :3].clamp_(max=1)
-    owner_code = torch.bitwise_right_shift(code, 3, out=temporary((b, n, cells), code.dtype))
-    me = torch.arange(1, n + 1, dtype=code.dtype, device=dev).view(1, n, 1)
-    own, other, workers = flags[:, :, 3], flags[:, :, 4], flags[:, :, 5]
-    torch.bitwise_xor(owner_code, me, out=own)  # 0 on one's own house
-    own.clamp_(max=1).neg_().add_(1)
-    torch.clamp(owner_code, max=1, out=other)  # any house ...
-    other -= own  # ... but one's own
-    # other workers, from their positions relative to each worker
+    # ... and the other workers, from their positions relative to each worker
     cell = view_cell_of_offset(radius, padded_width, state.tiles.shape[1], dev).take(
         state.pos.unsqueeze(1) - state.pos.unsqueeze(2) + (state.tiles.shape[1] - 1))
-    visible = cell >= 0  # [B, i, j]: worker j in i's view
-    workers.zero_()
-    workers.scatter_add_(2, cell.clamp(min=0), visible.to(code.dtype))
+    # decoded into 0/1 integers, then converted into the float observation in one copy
+    # (integer passes and one int16 -> float32 copy cost less than comparisons written
+    # as floats or a gather from a float table)
+    flags = temporary((b, n, channels, cells), code.dtype)
+    decode_views(code, cell, flags=flags, owner_code=temporary((b, n, cells), code.dtype))
     views.copy_(flags)
     return out
 
@@ -225,10 +224,7 @@ def observe(state: GTBState, *, window: torch.Tensor, radius: int, padded_width:
                else pool.take(shape, device=state.pos.device))
     local_views(state, window, radius=radius, padded_width=padded_width, out=workers,
                 pool=pool)
-    column = views
-    for feature in features:  # each into its columns (no concatenated copy)
-        workers[..., column:column + feature.shape[-1]] = feature
-        column += feature.shape[-1]
+    workers[..., views:] = torch.cat(features, dim=-1)
     per_worker = torch.cat([state.inventory + state.escrow, income_now.unsqueeze(-1),
                             state.last_income.unsqueeze(-1)], dim=-1)  # [B, N, 5]
     cap = torch.full((b, 1), float(rate_cap), device=state.pos.device)
