@@ -7,13 +7,11 @@ from sandbox.core import ConfigError
 from sandbox.core.registry import POLICIES
 from sandbox.optimize import combine_surrogates
 from sandbox.scenario.traffic_methods import D2rlTestingPolicy
-from sandbox.worlds.traffic import HighwayParams, HighwayWorld, IdmMobilPolicy
+from sandbox.worlds.traffic import HighwayWorld, IdmMobilPolicy
 from sandbox.worlds.traffic.testing import run_campaign
 from sandbox.worlds.traffic.testing.methods import nade_adaptive_policy
+from tests.worlds.traffic.settings import RECKLESS, TINY
 
-TINY = HighwayParams(n_background=35, road_length=600.0, av_start=100.0, av_end=400.0,
-                     accel_noise=1.5)
-RECKLESS = {"time_headway": 0.5, "max_decel": 1.0, "lane_changes": False}
 SURROGATES = [{"kind": "idm", "max_decel": 1.0, "time_headway": 0.5},
               {"kind": "constant_speed"}]
 

@@ -7,13 +7,10 @@ import torch
 
 from sandbox.core import ConfigError
 from sandbox.solvers.d2rl import D2rlAdversary, D2rlConfig, train_d2rl
-from sandbox.worlds.traffic import HighwayParams, HighwayWorld, IdmMobilPolicy
+from sandbox.worlds.traffic import HighwayWorld, IdmMobilPolicy
 from sandbox.worlds.traffic.testing import NadeAdversary, run_campaign
 from sandbox.worlds.traffic.testing.studies import matching_surrogate
-
-TINY = HighwayParams(n_background=35, road_length=600.0, av_start=100.0, av_end=400.0,
-                     accel_noise=1.5)
-RECKLESS = {"time_headway": 0.5, "max_decel": 1.0, "lane_changes": False}
+from tests.worlds.traffic.settings import RECKLESS, TINY
 
 
 def test_full_control_level_reproduces_nade_exactly():

@@ -19,12 +19,7 @@ from sandbox.worlds.traffic.testing import (
 )
 from sandbox.worlds.traffic.testing.studies import matching_surrogate
 from sandbox.worlds.traffic.testing.surrogates import maneuver_challenge
-
-# a small, crash-prone setting (about 0.2 crashes per test): dense noisy traffic and an
-# AV that follows closely and brakes at most 1 m/s^2
-TINY = HighwayParams(n_background=35, road_length=600.0, av_start=100.0, av_end=400.0,
-                     accel_noise=1.5)
-RECKLESS = {"time_headway": 0.5, "max_decel": 1.0, "lane_changes": False}
+from tests.worlds.traffic.settings import RECKLESS, TINY
 
 
 def test_estimate_matches_the_formulas():

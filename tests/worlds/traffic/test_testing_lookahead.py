@@ -20,10 +20,8 @@ from sandbox.worlds.traffic.testing.surrogates import (
     maneuver_challenge,
     platoon_challenge,
 )
+from tests.worlds.traffic.settings import RECKLESS, TINY
 
-TINY = HighwayParams(n_background=35, road_length=600.0, av_start=100.0, av_end=400.0,
-                     accel_noise=1.5)
-RECKLESS = {"time_headway": 0.5, "max_decel": 1.0, "lane_changes": False}
 LOOK_AHEAD = ChallengeSettings(horizon=8.0, dt=0.5, follow_ups=(-2.0, -1.0, 0.0, 1.0, 2.0),
                                follow_up_steps=4, aggregate="path", leader_model="idm")
 
