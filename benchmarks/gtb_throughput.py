@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import platform
 import statistics
 import sys
@@ -39,7 +40,9 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from sandbox.core import native  # noqa: E402
 from sandbox.worlds.economy.gtb import GatherTradeBuild, GTBParams  # noqa: E402
+from sandbox.worlds.economy.gtb import native as gtb_native  # noqa: E402
 
 BATCHES = (1, 64, 1024)
 WORKERS = 4
@@ -173,12 +176,22 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--envs", type=int, nargs="*", help="batch sizes")
     parser.add_argument("--workers", type=int, default=WORKERS)
+    parser.add_argument("--torch-only", action="store_true",
+                        help="torch path only (no compiled CPU kernels) throughout")
     parser.add_argument("--rounds", type=int, default=3,
                         help="paired rounds (ours at the largest batch, then Foundation)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     repeats = 3 if args.quick else args.repeats
     target_s = 0.3 if args.quick else 2.0
+    if args.torch_only:
+        os.environ["SANDBOX_NATIVE"] = "0"
+    compiled = gtb_native.applies(torch.empty(0, device=args.device))
+    torch_path = None
+    if compiled:  # the torch path at the largest batch, for comparison
+        with native.disabled():
+            torch_path = measure(max(args.envs or BATCHES), num_workers=args.workers,
+                                 device=args.device, repeats=repeats, target_s=target_s)
     results = [measure(b, num_workers=args.workers, device=args.device, repeats=repeats,
                        target_s=target_s) for b in (args.envs or BATCHES)]
     paired = paired_rounds(max(args.envs or BATCHES), num_workers=args.workers,
@@ -204,6 +217,9 @@ def main() -> None:
                        "not available (benchmarks/peers/ not set up)",
                        "reference_env_steps_per_s": 500.0,
                        "reference_source": "shared/reference/foundation.md (quoted)"},
+        "kernels": "compiled CPU kernels (worlds/economy/gtb/native.c)" if compiled
+                   else "torch",
+        "torch_path_at_largest_batch": torch_path,
         "device": str(args.device), "torch": torch.__version__, "threads": args.threads,
         "machine": platform.machine(), "quick": args.quick, "repeats": repeats,
         "results": results,

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import torch
 
+from sandbox.worlds.economy.gtb import native
 from sandbox.worlds.economy.gtb.actions import BUY, SELL
 from sandbox.worlds.economy.gtb.state import COIN, EMPTY_ORDER, ORDER_SHIFT, order_key
 
@@ -190,6 +191,9 @@ def submit_orders(book: torch.Tensor, inventory: torch.Tensor, escrow: torch.Ten
     (:func:`_plan_turns`); each turn then reads and writes the book and a ledger of
     the workers' holdings in a fixed number of batched operations.
     """
+    if native.applies(book):
+        return _submit_compiled(book, inventory, escrow, earned, orders=orders,
+                                turn_order=turn_order, step=step)
     b, n = turn_order.shape
     slots = book.shape[-1]
     size = 4 * n * slots  # slots on the book
@@ -236,6 +240,17 @@ def submit_orders(book: torch.Tensor, inventory: torch.Tensor, escrow: torch.Ten
     log = TradeLog(traded=traded, resource=orders[1], price=trade_price, placed=placed)
     return (book[:, :size].reshape(b, 2, 2, n, slots), ledger[..., :3].contiguous(),
             ledger[..., 3:6].contiguous(), ledger[..., _EARNED].contiguous(), log)
+
+
+def _submit_compiled(book, inventory, escrow, earned, *, orders, turn_order, step):
+    """:func:`submit_orders` by the compiled kernel (``native.py``): same results."""
+    book = book.clone(memory_format=torch.contiguous_format)
+    ledger = torch.cat([inventory, escrow, earned.unsqueeze(-1)], dim=-1)
+    traded, placed, price = native.submit_orders(book, ledger, orders=orders,
+                                                 turn_order=turn_order, step=step)
+    log = TradeLog(traded=traded, resource=orders[1], price=price, placed=placed)
+    return (book, ledger[..., :3].contiguous(), ledger[..., 3:6].contiguous(),
+            ledger[..., _EARNED].contiguous(), log)
 
 
 def cancel_orders(book: torch.Tensor, inventory: torch.Tensor, escrow: torch.Tensor,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import torch
 
+from sandbox.worlds.economy.gtb import native
 from sandbox.worlds.economy.gtb.actions import BUY, SELL
 from sandbox.worlds.economy.gtb.state import COIN, EMPTY_ORDER, GTBState
 
@@ -26,6 +27,8 @@ def worker_masks(state: GTBState, *, offsets: torch.Tensor, max_orders: int,
     The book has ``max_orders`` slots per worker and side, so there is room for an
     order while one of them is empty.
     """
+    if native.applies(state.pos):  # the same masks, compiled
+        return native.worker_masks(state, offsets=offsets, max_price=max_price)
     b, n = state.pos.shape
     inv = state.inventory
     noop = torch.ones(b, n, 1, dtype=torch.bool, device=inv.device)

@@ -25,6 +25,7 @@ import functools
 
 import torch
 
+from sandbox.worlds.economy.gtb import native
 from sandbox.worlds.economy.gtb.actions import BUY, SELL
 from sandbox.worlds.economy.gtb.buffers import BufferPool
 from sandbox.worlds.economy.gtb.state import EMPTY_ORDER, ORDER_SHIFT, GTBState
@@ -157,6 +158,12 @@ def local_views(state: GTBState, window: torch.Tensor, *, radius: int, padded_wi
     dev = state.pos.device
     if out is None:
         out = torch.empty(b, n, width, device=dev)
+    table = view_cell_of_offset(radius, padded_width, state.tiles.shape[1], dev)
+    if (out.is_contiguous() and radius <= native.MAX_VIEW_RADIUS
+            and native.applies(state.tiles)):  # the same views, compiled
+        native.local_views(state.tiles, state.pos, radius=radius, padded_width=padded_width,
+                           cell_of_offset=table, out=out)
+        return out
     views = out[..., :width].view(b, n, channels, cells)
 
     def temporary(shape, dtype):
@@ -169,8 +176,8 @@ def local_views(state: GTBState, window: torch.Tensor, *, radius: int, padded_wi
     code = view_codes(state, radius=radius, padded_width=padded_width,
                       out=temporary((b * n, side, side), state.tiles.dtype)).view(b, n, cells)
     # ... and the other workers, from their positions relative to each worker
-    cell = view_cell_of_offset(radius, padded_width, state.tiles.shape[1], dev).take(
-        state.pos.unsqueeze(1) - state.pos.unsqueeze(2) + (state.tiles.shape[1] - 1))
+    cell = table.take(state.pos.unsqueeze(1) - state.pos.unsqueeze(2)
+                      + (state.tiles.shape[1] - 1))
     # decoded into 0/1 integers, then converted into the float observation in one copy
     # (integer passes and one int16 -> float32 copy cost less than comparisons written
     # as floats or a gather from a float table)
