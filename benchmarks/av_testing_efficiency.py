@@ -11,7 +11,13 @@
    needs for the same half-width, if its sample variance is to be trusted). NADE uses
    the look-ahead challenge (``--robust-challenge lookahead``, the study's
    ``ROBUST_CHALLENGE``) or the one-step one (``one_step``); ``--robust-nde-tests N``
-   adds crude Monte Carlo on the same AV.
+   adds crude Monte Carlo on the same AV. ``--robust-method tilt`` replaces NADE by the
+   platoon tilt (``PlatoonTiltAdversary``): cross-entropy pilot rounds fit the tilts,
+   then a fresh campaign estimates the crash rate; the pilot's tests count in the tests
+   to 0.3.
+   Section ``tilt_unbiasedness``: the platoon tilt (its own cross-entropy pilot) on the
+   weak AV against the model card's crude Monte Carlo value (z, mean weight, coverage of
+   blocks of ``--tests-per-repeat`` tests).
 3. Adaptive mix: an AV between the surrogates (IDM, but inattentive with probability
    0.3 per step), tested by NADE with each single surrogate and with the mix re-fitted by
    ``sandbox.optimize.combine_surrogates``; relative half-width at the same budget.
@@ -27,7 +33,9 @@ Usage: python benchmarks/av_testing_efficiency.py [--quick] [--batch 1024]
        [--nade-repeats R] [--tests-per-repeat n] [--efficiency-tests N]
        [--adaptive-tests N] [--d2rl-train-tests N] [--d2rl-tests N] [--eps E]
        [--weak-challenge one_step|lookahead] [--robust-challenge one_step|lookahead]
-       [--robust-residual-risk R] [--robust-nde-tests N]
+       [--robust-residual-risk R] [--robust-nde-tests N] [--robust-method nade|tilt]
+       [--tilt-theta JSON] [--tilt-rounds K] [--tilt-pilot-tests N] [--tilt-window W]
+       [--tilt-onsets K] [--tilt-untilted U] [--tilt-smoothing S] [--tilt-weak-tests N]
 """
 
 from __future__ import annotations
@@ -49,12 +57,14 @@ from sandbox.worlds.traffic.testing import (
     ConstantSpeedSurrogate,
     Estimate,
     NadeAdversary,
+    PlatoonTiltAdversary,
     converged_at,
     crude_tests_needed,
     estimate,
     run_campaign,
     running_relative_half_width,
 )
+from sandbox.worlds.traffic.testing.cross_entropy import fit_tilt
 from sandbox.worlds.traffic.testing.studies import (
     ADAPTIVE_AV,
     ADAPTIVE_RESIDUAL_RISK,
@@ -69,6 +79,9 @@ from sandbox.worlds.traffic.testing.studies import (
     make_av,
     matching_surrogate,
 )
+
+#: First cross-entropy round of the platoon tilt (1/(m/s^2) per role).
+TILT_THETA = '{"leader": -0.4, "front": -1.0, "front_2": -0.6}'
 
 
 def summary(est) -> dict:
@@ -167,7 +180,94 @@ def unbiasedness(args) -> dict:
     }
 
 
+#: Crude Monte Carlo's robust-AV crash rate (5 crashes in 262,144 NDE tests, model card).
+ROBUST_NDE_RATE = 1.9e-5
+#: Crude Monte Carlo on the weak AV (model card): mean, 90 % half-width, tests.
+WEAK_NDE_REFERENCE = (7.12e-3, 0.56e-3, 60_000)
+
+
+def _tilt_args(args) -> dict:
+    return {"window": args.tilt_window, "onsets": args.tilt_onsets,
+            "untilted": args.tilt_untilted, "eps": args.eps}
+
+
+def _tilt_fit(world, av, args, seed: int):
+    return fit_tilt(world, av, theta=json.loads(args.tilt_theta), rounds=args.tilt_rounds,
+                    tests_per_round=args.tilt_pilot_tests, seed=seed,
+                    smoothing=args.tilt_smoothing, **_tilt_args(args))
+
+
+def efficiency_tilt(args) -> dict:
+    """The robust AV tested by the platoon tilt: CE pilot, then a fresh campaign."""
+    world = HighwayWorld(TESTING_ENV, num_envs=args.batch, seed=0)
+    av = make_av(world, ROBUST_AV)
+    start = time.perf_counter()
+    fit = _tilt_fit(world, av, args, seed=100)
+    pilot_time = time.perf_counter() - start
+    adversary = PlatoonTiltAdversary(world, theta=fit.theta, **_tilt_args(args))
+    start = time.perf_counter()
+    campaign = run_campaign(world, av, n_tests=args.efficiency_tests, adversary=adversary,
+                            seed=21)
+    seconds = time.perf_counter() - start
+    est = campaign.estimate()
+    converged = converged_at(campaign.samples)
+    with_pilot = converged + fit.pilot_tests if converged else None
+    crude = {"crude_mc_rate_1.9e-5": crude_tests_needed(ROBUST_NDE_RATE)}
+    if 0 < est.mean < 1:
+        crude["own_estimate"] = crude_tests_needed(est.mean)
+    return {
+        "av": ROBUST_AV, "method": "tilt", "settings": _tilt_args(args),
+        "initial_theta": json.loads(args.tilt_theta), "pilot_rounds": fit.rounds,
+        "pilot_tests": fit.pilot_tests, "fitted_theta": fit.theta, "tilt": summary(est),
+        "tests_to_rhw_0.3_final_campaign": converged,
+        "tests_to_rhw_0.3_with_pilot": with_pilot,
+        "crude_tests_needed_30.1_over_mu": crude,
+        "reduction_with_pilot": {k: (v / with_pilot if with_pilot else None)
+                                 for k, v in crude.items()},
+        "variance_ratio_mc_over_tilt": (est.mean * (1 - est.mean) / est.std**2
+                                        if est.std > 0 else None),
+        "rhw_at": rhw_at(campaign.samples, (2048, 4096, 8192, 16384, 32768)),
+        "weight_tail": weight_tail(campaign),
+        "mean_weight": float(campaign.weight.mean()),
+        "tilted_steps_per_test": float(campaign.controlled.double().mean()),
+        "pilot_seconds": pilot_time, "seconds": seconds,
+    }
+
+
+def tilt_unbiasedness(args) -> dict:
+    """The platoon tilt on the weak AV against the model card's crude Monte Carlo value."""
+    world = HighwayWorld(TESTING_ENV, num_envs=args.batch, seed=0)
+    av = make_av(world, WEAK_AV)
+    mean, half, n = WEAK_NDE_REFERENCE
+    fit = _tilt_fit(world, av, args, seed=200)
+    adversary = PlatoonTiltAdversary(world, theta=fit.theta, **_tilt_args(args))
+    start = time.perf_counter()
+    campaign = run_campaign(world, av, n_tests=args.tilt_weak_tests, adversary=adversary,
+                            seed=args.seed)
+    seconds = time.perf_counter() - start
+    est = campaign.estimate()
+    se = math.hypot(half, est.half_width) / 1.645
+    blocks = campaign.samples[: (est.n // args.tests_per_repeat) * args.tests_per_repeat]
+    blocks = blocks.view(-1, args.tests_per_repeat)
+    covered = [abs(estimate(b).mean - mean) <= estimate(b).half_width for b in blocks]
+    w = campaign.weight
+    return {
+        "av": WEAK_AV, "settings": _tilt_args(args), "pilot_tests": fit.pilot_tests,
+        "fitted_theta": fit.theta, "crude_monte_carlo": {"mean": mean, "half_width_90": half,
+                                                        "tests": n, "source": "model card"},
+        "tilt": summary(est), "z": (est.mean - mean) / se,
+        "mean_weight": float(w.mean()),
+        "mean_weight_half_width_90": 1.645 * float(w.std()) / math.sqrt(w.numel()),
+        "weight_tail": weight_tail(campaign),
+        "coverage": {"repeats": len(covered), "tests_per_repeat": args.tests_per_repeat,
+                     "covered_share": sum(covered) / max(1, len(covered))},
+        "seconds": seconds,
+    }
+
+
 def efficiency(args) -> dict:
+    if args.robust_method == "tilt":
+        return efficiency_tilt(args)
     world = HighwayWorld(TESTING_ENV, num_envs=args.batch, seed=0)
     av = make_av(world, ROBUST_AV)
     lookahead = args.robust_challenge == "lookahead"
@@ -281,6 +381,22 @@ def main():
                         help="NADE's residual risk for the robust AV (default: the study's)")
     parser.add_argument("--robust-nde-tests", type=int, default=0,
                         help="also run crude Monte Carlo on the robust AV (0: skip)")
+    parser.add_argument("--robust-method", choices=("nade", "tilt"), default="nade",
+                        help="importance sampling for the robust AV")
+    parser.add_argument("--tilt-theta", default=TILT_THETA,
+                        help="the tilt's first pilot round, JSON {role: theta}")
+    parser.add_argument("--tilt-rounds", type=int, default=2, help="cross-entropy rounds")
+    parser.add_argument("--tilt-pilot-tests", type=int, default=2048,
+                        help="tests per cross-entropy round")
+    parser.add_argument("--tilt-window", type=int, default=8, help="tilted steps per test")
+    parser.add_argument("--tilt-onsets", type=int, default=12,
+                        help="the window starts in one of the first K steps")
+    parser.add_argument("--tilt-untilted", type=float, default=0.1,
+                        help="share of tests left naturalistic (bounds weights)")
+    parser.add_argument("--tilt-smoothing", type=float, default=0.5,
+                        help="cross-entropy smoothing of theta")
+    parser.add_argument("--tilt-weak-tests", type=int, default=20_000,
+                        help="tests of the tilt on the weak AV (tilt_unbiasedness)")
     parser.add_argument("--save-samples", default="",
                         help="torch.save the unbiasedness crashes and weights here")
     parser.add_argument("--workers", type=int, default=1,
@@ -294,13 +410,14 @@ def main():
         args.batch, args.nde_tests, args.nade_repeats = 32, 32, 2
         args.tests_per_repeat, args.efficiency_tests, args.adaptive_tests = 16, 32, 32
         args.d2rl_train_tests, args.d2rl_tests = 64, 32
+        args.tilt_pilot_tests, args.tilt_weak_tests = 32, 32
     result = {"benchmark": "av_testing_efficiency", "quick": args.quick,
               "environment": {"accel_noise": TESTING_ENV.accel_noise,
                               "n_background": TESTING_ENV.n_background,
                               "lanes": TESTING_ENV.n_lanes},
               "targets": {"abs_z": "< 4", "coverage": "0.80 to 0.98", "reduction": ">= 100"}}
     sections = {"unbiasedness": unbiasedness, "efficiency": efficiency, "adaptive": adaptive,
-                "d2rl": d2rl}
+                "d2rl": d2rl, "tilt_unbiasedness": tilt_unbiasedness}
     for name in args.sections.split(","):
         result[name] = sections[name](args)
     print(json.dumps(result, indent=2, default=float))

@@ -202,14 +202,14 @@ def grid_weights(idm_accel: torch.Tensor, *, grid: torch.Tensor, noise: float) -
     Returns:
         ``[..., n_accels]`` float32 weights.
     """
-    # -(u - a)^2 / (2 s^2) = u * a / s^2 - u^2 / (2 s^2) - a^2 / (2 s^2): two passes over
-    # the [..., n_accels] rows instead of five
-    inv_var = 1.0 / noise**2
-    nearest = idm_accel.clamp(float(grid[0]), float(grid[-1]))
-    shift = 0.5 * inv_var * ((nearest - idm_accel) ** 2 - idm_accel**2)
-    exponent = torch.addcmul((-0.5 * inv_var) * grid * grid, (inv_var * idm_accel).unsqueeze(-1),
-                             grid)
-    return torch.exp(exponent + shift.unsqueeze(-1))
+    # -((u - a)^2 - (n - a)^2) / (2 s^2) = -(u - n) (u + n - 2 a) / (2 s^2) with n = a
+    # clipped into the grid: no term of order a^2 / s^2, whose float32 rounding made the
+    # expanded form inaccurate for large |a| (and NaN for a vehicle all but touching its
+    # leader, whose IDM asks for -1e5 m/s^2 and more)
+    nearest = idm_accel.clamp(float(grid[0]), float(grid[-1])).unsqueeze(-1)
+    span = (grid + nearest).sub_(2.0 * idm_accel.unsqueeze(-1))
+    exponent = (grid - nearest).mul_(span).mul_(-0.5 / noise**2)
+    return exponent.exp_()
 
 
 def naturalistic_probabilities(

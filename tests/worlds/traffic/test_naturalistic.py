@@ -21,6 +21,26 @@ def test_grid_probabilities_are_the_normalised_gaussian_density():
     assert torch.allclose(probs.sum(-1), torch.ones(5))
 
 
+def test_extreme_idm_accelerations_give_the_nearest_grid_point_not_nan():
+    # a vehicle all but touching its leader: IDM asks for about -1e5 m/s^2 and more
+    a = torch.tensor([-6.8e5, -1e5, -60.0, 1e6, 40.0])
+    for noise in (0.3, 1.5):
+        probs = naturalistic_probabilities(a, torch.zeros(5, dtype=torch.long), grid=GRID,
+                                           noise=noise, lane_change_prob=0.0)
+        assert torch.isfinite(probs).all()
+        assert torch.allclose(probs.sum(-1), torch.ones(5))
+        nearest = torch.tensor([0, 0, 0, 30, 30])
+        assert (probs[:, :31].argmax(-1) == nearest).all()
+        # the true density, in float64, relative to its largest grid entry
+        log_density = -0.5 * ((GRID.double() - a.double().unsqueeze(-1)) / noise) ** 2
+        expected = torch.softmax(log_density, -1)
+        assert torch.allclose(probs[:, :31].double(), expected, atol=1e-6)
+    g = torch.Generator().manual_seed(0)
+    drawn = sample_naturalistic(torch.full((1000,), -6.8e5), torch.zeros(1000, dtype=torch.long),
+                                grid=GRID, noise=1.5, lane_change_prob=0.0, generator=g)
+    assert (drawn == 0).all()  # the grid's hardest braking, every time
+
+
 def test_advised_change_takes_its_probability_from_the_accelerations():
     a = torch.zeros(3)
     advice = torch.tensor([1, -1, 0])

@@ -5,6 +5,9 @@
 - :mod:`.estimators`: ``X_i = crash_i W_i``, mean, 90 % half-width, relative half-width,
   the convergence rule and the tests crude Monte Carlo needs.
 - :mod:`.surrogates`: models of the AV that predict a maneuver's challenge.
+- :class:`PlatoonTiltAdversary` (:mod:`.tilt`): importance sampling by an exponential
+  tilt of the vehicles ahead of the AV over a window of steps (accelerated evaluation),
+  its tilts fitted on pilot tests by the cross-entropy method (:mod:`.cross_entropy`).
 - :class:`AdaptiveMix`: re-fits the mix of several surrogates as tests accumulate.
 - :mod:`.methods`: the methods as background policies that scenario files name
   (``nde``, ``nade``; ``nade_adaptive_policy`` takes its coefficient fitter as an
@@ -33,10 +36,11 @@ from sandbox.worlds.traffic.testing.surrogates import (
     IdmSurrogate,
     Surrogate,
 )
+from sandbox.worlds.traffic.testing.tilt import PlatoonTiltAdversary
 
 __all__ = [
     "TARGET_RHW", "Z_90", "AdaptiveMix", "Campaign", "ChallengeSettings", "ConstantSpeedSurrogate",
-    "Estimate", "IdmSurrogate", "NadeAdversary", "Surrogate", "converged_at",
-    "crash_samples", "crude_tests_needed", "estimate", "run_campaign",
+    "Estimate", "IdmSurrogate", "NadeAdversary", "PlatoonTiltAdversary", "Surrogate",
+    "converged_at", "crash_samples", "crude_tests_needed", "estimate", "run_campaign",
     "running_relative_half_width",
 ]
