@@ -10,8 +10,9 @@ episodes, four 50-step tax periods, 128 environments). Per seed:
    ``energy_warmup_constant`` and ``energy_warmup_method``; the scenario uses
    ``"auto"``): ``labour_cost * (1 - exp(-n / c))``, ``n`` = steps with a positive
    mean worker reward so far. With the full cost from the start, workers first learn to stand still
-   before they find that houses pay. (At Foundation's 0.21 and this budget they never
-   learn to build, or unlearn it once the cost arrives: the scenario uses 0.02.)
+   before they find that houses pay. The scenario uses Foundation's cost, 0.21, with
+   ``c`` = 1,000: the cost arrives over phase 1 as the workers learn to build (a
+   constant of 10 brought it within the first updates, and workers unlearned building).
 2. Phase 2, four branches from the same phase-1 workers, each with the same number of
    updates and the warm-up continuing from where phase 1 left it: the learned planner
    co-adapting with the workers (the trainer's phase 2), and workers re-adapting under
@@ -29,12 +30,12 @@ Usage::
     python benchmarks/two_level_gtb.py --seed 1 --out results/gtb_learning/seed_1.json
     python benchmarks/two_level_gtb.py --merge results/gtb_learning/seed_*.json
     python benchmarks/two_level_gtb.py --quick        # a smoke run (minutes)
-    python benchmarks/two_level_gtb.py --seed 0 --phase1-only --set labour_cost=0.21
-                                                      # phase 1 at Foundation's cost
+    python benchmarks/two_level_gtb.py --seed 0 --phase1-only --set labour_cost=0.02 \
+        --train phase1_updates=14                     # a variant of phase 1
 
 Final policies go to ``results/gtb_learning/seed_<k>/`` (``workers.pt``, ``planner.pt``),
 for the app's Gather-Trade-Build page; runs with ``--quick``, ``--phase1-only`` or
-``--set`` (a variant of the scenario) write none.
+``--set`` / ``--train`` (a variant of the scenario) write none.
 """
 
 from __future__ import annotations
@@ -128,11 +129,13 @@ def period_incomes(world, workers, *, seed: int, free: FixedSchedulePlanner):
 
 # --------------------------------------------------------------------------- a seed
 def run_seed(seed: int, *, spec, quick: bool, out_dir: Path | None,
-             phase1_only: bool = False) -> dict:
+             phase1_only: bool = False, train_overrides: dict | None = None) -> dict:
     """Phase 1, the four phase-2 branches and their evaluation for one seed (or phase 1
     and its evaluation alone, with ``phase1_only``)."""
     started = time.perf_counter()
     config, _ = training_config(spec)
+    if train_overrides:
+        config = dataclasses.replace(config, **train_overrides)
     if quick:
         config = dataclasses.replace(config, phase1_updates=2, phase2_updates=1)
     world = build_world(spec.world, seed=derive_seed(seed, "world"))
@@ -274,6 +277,9 @@ def main(argv=None) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="PARAM=VALUE",
                         help="override a world parameter of the scenario, e.g. "
                              "labour_cost=0.21 (repeatable)")
+    parser.add_argument("--train", action="append", default=[], metavar="FIELD=VALUE",
+                        help="override a field of the two-level training config, e.g. "
+                             "phase1_updates=40 (repeatable)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     if args.merge:
@@ -294,9 +300,11 @@ def main(argv=None) -> None:
         if args.phase1_only and args.seed is None:
             parser.error("--phase1-only needs --seed")
         seeds = [args.seed] if args.seed is not None else args.seeds
-        keep = None if args.quick or args.phase1_only or args.set else OUT
+        train = {key: yaml.safe_load(value) for key, _, value in
+                 (item.partition("=") for item in args.train)}
+        keep = None if args.quick or args.phase1_only or args.set or args.train else OUT
         runs = [run_seed(s, spec=spec, quick=args.quick, out_dir=keep,
-                         phase1_only=args.phase1_only) for s in seeds]
+                         phase1_only=args.phase1_only, train_overrides=train) for s in seeds]
         report = runs[0] if args.seed is not None else summarise(runs)
     text = json.dumps(report, indent=2)
     if args.out:
