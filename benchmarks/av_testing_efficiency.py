@@ -45,6 +45,7 @@ import concurrent.futures
 import json
 import math
 import multiprocessing
+import statistics
 import time
 
 import torch
@@ -307,23 +308,38 @@ def adaptive(args) -> dict:
     av = make_av(world, ADAPTIVE_AV)
     attentive = {k: v for k, v in ADAPTIVE_AV.items() if k != "inattention"}
     surrogates = [matching_surrogate(world, attentive, name="idm"), ConstantSpeedSurrogate()]
-    runs = {}
-    for surrogate in surrogates:
-        adversary = NadeAdversary(world, surrogates=[surrogate],
+    by_seed = {}
+    for seed in args.adaptive_seeds:
+        runs = {}
+        for surrogate in surrogates:
+            adversary = NadeAdversary(world, surrogates=[surrogate],
+                                      residual_risk=ADAPTIVE_RESIDUAL_RISK)
+            campaign = run_campaign(world, av, n_tests=args.adaptive_tests,
+                                    adversary=adversary, seed=seed)
+            runs[surrogate.name] = {**summary(campaign.estimate()),
+                                    "tests_to_rhw_0.3": converged_at(campaign.samples)}
+        adversary = NadeAdversary(world, surrogates=surrogates,
                                   residual_risk=ADAPTIVE_RESIDUAL_RISK)
-        campaign = run_campaign(world, av, n_tests=args.adaptive_tests,
-                                adversary=adversary, seed=31)
-        runs[surrogate.name] = {**summary(campaign.estimate()),
-                                "tests_to_rhw_0.3": converged_at(campaign.samples)}
-    adversary = NadeAdversary(world, surrogates=surrogates, residual_risk=ADAPTIVE_RESIDUAL_RISK)
-    mix = AdaptiveMix(adversary, fit=combine_surrogates,
-                      refit_every=max(args.adaptive_tests // 16, args.batch))
-    campaign = run_campaign(world, av, n_tests=args.adaptive_tests, adversary=adversary,
-                            seed=31, on_step=mix)
-    runs["adaptive_mix"] = {**summary(campaign.estimate()),
-                            "tests_to_rhw_0.3": converged_at(campaign.samples),
-                            "coefficient_history": mix.history}
-    return {"av": ADAPTIVE_AV, "surrogates": [s.name for s in surrogates], "runs": runs}
+        mix = AdaptiveMix(adversary, fit=combine_surrogates,
+                          refit_every=max(args.adaptive_tests // 16, args.batch))
+        campaign = run_campaign(world, av, n_tests=args.adaptive_tests, adversary=adversary,
+                                seed=seed, on_step=mix)
+        runs["adaptive_mix"] = {**summary(campaign.estimate()),
+                                "tests_to_rhw_0.3": converged_at(campaign.samples),
+                                "coefficient_history": mix.history}
+        by_seed[seed] = runs
+    def rhw(runs, name):
+        return runs[name]["relative_half_width"]
+    singles = [s.name for s in surrogates]
+    mix_wins = sum(rhw(r, "adaptive_mix") < min(rhw(r, n) for n in singles)
+                   for r in by_seed.values())
+    return {"av": ADAPTIVE_AV, "surrogates": singles, "tests_per_run": args.adaptive_tests,
+            "seeds": list(by_seed),
+            "median_relative_half_width": {
+                name: statistics.median(rhw(r, name) for r in by_seed.values())
+                for name in (*singles, "adaptive_mix")},
+            "mix_better_than_best_single": f"{mix_wins} of {len(by_seed)} seeds",
+            "runs": by_seed[args.adaptive_seeds[0]] if len(by_seed) == 1 else by_seed}
 
 
 def d2rl(args) -> dict:
@@ -364,6 +380,9 @@ def main():
     parser.add_argument("--tests-per-repeat", type=int, default=500)
     parser.add_argument("--efficiency-tests", type=int, default=32_768)
     parser.add_argument("--adaptive-tests", type=int, default=16_384)
+    parser.add_argument("--adaptive-seeds", type=int, nargs="+", default=[31],
+                        help="campaign seeds of the adaptive-mix comparison (one run of "
+                             "each method per seed)")
     parser.add_argument("--d2rl-train-tests", type=int, default=8_192)
     parser.add_argument("--d2rl-tests", type=int, default=16_384)
     parser.add_argument("--sections", default="unbiasedness,efficiency,adaptive,d2rl")
