@@ -69,6 +69,7 @@ from sandbox.worlds.traffic.testing.cross_entropy import fit_tilt
 from sandbox.worlds.traffic.testing.studies import (
     ADAPTIVE_AV,
     ADAPTIVE_RESIDUAL_RISK,
+    ADAPTIVE_WEAK_DECEL,
     ROBUST_AV,
     ROBUST_CHALLENGE,
     ROBUST_LOOKAHEAD_RISK,
@@ -303,11 +304,32 @@ def efficiency(args) -> dict:
     }
 
 
+def pooled(runs) -> dict:
+    """One estimate from equal-sized independent runs' summaries: the mean, the
+    per-test relative variance ``s^2 / mu^2`` and the tests it implies to relative
+    half-width 0.3 (``1.645^2 s^2 / (0.09 mu^2)``)."""
+    n = total = second_moment = 0.0
+    for run in runs:
+        k, mean = run["tests"], run["mean"]
+        sd = run["half_width_90"] * math.sqrt(k) / 1.645
+        n, total = n + k, total + k * mean
+        second_moment += sd**2 * (k - 1) + k * mean**2
+    mu = total / n
+    variance = second_moment / n - mu**2
+    return {"tests": int(n), "mean": mu,
+            "relative_half_width": 1.645 * math.sqrt(variance / n) / mu,
+            "relative_variance": variance / mu**2,
+            "tests_to_rhw_0.3": math.ceil(1.645**2 * variance / (0.09 * mu**2))}
+
+
 def adaptive(args) -> dict:
     world = HighwayWorld(TESTING_ENV, num_envs=args.batch, seed=0)
     av = make_av(world, ADAPTIVE_AV)
     attentive = {k: v for k, v in ADAPTIVE_AV.items() if k != "inattention"}
-    surrogates = [matching_surrogate(world, attentive, name="idm"), ConstantSpeedSurrogate()]
+    second = (ConstantSpeedSurrogate() if args.adaptive_pair == "constant_speed" else
+              matching_surrogate(world, {**attentive, "max_decel": ADAPTIVE_WEAK_DECEL},
+                                 name="idm_weak"))
+    surrogates = [matching_surrogate(world, attentive, name="idm"), second]
     by_seed = {}
     for seed in args.adaptive_seeds:
         runs = {}
@@ -335,6 +357,8 @@ def adaptive(args) -> dict:
                    for r in by_seed.values())
     return {"av": ADAPTIVE_AV, "surrogates": singles, "tests_per_run": args.adaptive_tests,
             "seeds": list(by_seed),
+            "pooled": {name: pooled(r[name] for r in by_seed.values())
+                       for name in (*singles, "adaptive_mix")},
             "median_relative_half_width": {
                 name: statistics.median(rhw(r, name) for r in by_seed.values())
                 for name in (*singles, "adaptive_mix")},
@@ -380,6 +404,10 @@ def main():
     parser.add_argument("--tests-per-repeat", type=int, default=500)
     parser.add_argument("--efficiency-tests", type=int, default=32_768)
     parser.add_argument("--adaptive-tests", type=int, default=16_384)
+    parser.add_argument("--adaptive-pair", choices=("constant_speed", "idm_weak"),
+                        default="constant_speed",
+                        help="the second surrogate beside the attentive IDM one: constant "
+                             "speed, or IDM braking at most ADAPTIVE_WEAK_DECEL")
     parser.add_argument("--adaptive-seeds", type=int, nargs="+", default=[31],
                         help="campaign seeds of the adaptive-mix comparison (one run of "
                              "each method per seed)")

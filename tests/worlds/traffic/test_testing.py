@@ -167,6 +167,32 @@ def test_adaptive_mix_labels_rows_with_their_test_outcome_and_refits():
     assert mix.history[-1]["rows"] == 3
 
 
+def test_adaptive_mix_weighs_each_rows_crash_by_the_later_steps_ratios():
+    world = HighwayWorld(TINY)
+    adversary = NadeAdversary(world, surrogates=[ConstantSpeedSurrogate(), IdmSurrogate()])
+    targets = {}
+    for target in AdaptiveMix.TARGETS:
+        fits = []
+        mix = AdaptiveMix(adversary, fit=lambda f, t, fits=fits: fits.append(t) or [0.5, 0.5],
+                          refit_every=1, min_rows=1, target=target)
+        two = torch.zeros(2, 2, dtype=torch.float64)
+        no = torch.tensor([False, False])
+        # env 0: controlled at step 1 (log p/q -0.5) and 2 (-1.0), then +0.25, crash
+        mix({"done": no, "controlled": torch.tensor([True, False]), "surrogate_challenge": two,
+             "log_ratio": torch.tensor([-0.5, 0.0], dtype=torch.float64)})
+        mix({"done": no, "controlled": torch.tensor([True, False]), "surrogate_challenge": two,
+             "log_ratio": torch.tensor([-1.0, 0.0], dtype=torch.float64)})
+        mix({"done": torch.tensor([True, True]), "controlled": torch.tensor([False, False]),
+             "surrogate_challenge": two, "env_crash": torch.tensor([True, False]),
+             "log_ratio": torch.tensor([0.25, 0.0], dtype=torch.float64)})
+        targets[target] = sorted(fits[-1].tolist())
+    # the first row's crash counts the later steps' ratios, e^(-1 + 0.25); the second's e^0.25
+    assert targets["naturalistic"] == pytest.approx(sorted([math.exp(-0.75), math.exp(0.25)]))
+    assert targets["observed"] == [1.0, 1.0]
+    with pytest.raises(ConfigError, match="target"):
+        AdaptiveMix(adversary, fit=lambda f, t: [0.5, 0.5], target="weighted")
+
+
 def test_combine_surrogates_recovers_a_known_mix():
     from sandbox.optimize import combine_surrogates
 

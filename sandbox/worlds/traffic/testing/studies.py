@@ -68,6 +68,9 @@ ADAPTIVE_AV = {"time_headway": 0.5, "max_decel": 1.5, "inattention": 0.3,
                "lane_changes": False}
 #: Residual risk for the adaptive-mix study.
 ADAPTIVE_RESIDUAL_RISK = 0.01
+#: The braking limit of the adaptive study's second IDM surrogate (``--adaptive-pair
+#: idm_weak``): the AV brakes at most 1.5 m/s^2 but, inattentive, later than IDM says.
+ADAPTIVE_WEAK_DECEL = 1.0
 
 
 def make_av(world, settings: dict) -> IdmMobilPolicy:
