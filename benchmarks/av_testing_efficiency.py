@@ -304,22 +304,14 @@ def efficiency(args) -> dict:
     }
 
 
-def pooled(runs) -> dict:
-    """One estimate from equal-sized independent runs' summaries: the mean, the
-    per-test relative variance ``s^2 / mu^2`` and the tests it implies to relative
-    half-width 0.3 (``1.645^2 s^2 / (0.09 mu^2)``)."""
-    n = total = second_moment = 0.0
-    for run in runs:
-        k, mean = run["tests"], run["mean"]
-        sd = run["half_width_90"] * math.sqrt(k) / 1.645
-        n, total = n + k, total + k * mean
-        second_moment += sd**2 * (k - 1) + k * mean**2
-    mu = total / n
-    variance = second_moment / n - mu**2
-    return {"tests": int(n), "mean": mu,
-            "relative_half_width": 1.645 * math.sqrt(variance / n) / mu,
-            "relative_variance": variance / mu**2,
-            "tests_to_rhw_0.3": math.ceil(1.645**2 * variance / (0.09 * mu**2))}
+def pooled(samples: list[torch.Tensor]) -> dict:
+    """Independent runs' samples as one estimate: the mean, the per-test relative
+    variance ``s^2 / mu^2`` and the tests it implies to relative half-width 0.3."""
+    est = estimate(torch.cat(samples))
+    relative_variance = est.n * (est.relative_half_width / 1.645) ** 2
+    return {"tests": est.n, "mean": est.mean, "relative_half_width": est.relative_half_width,
+            "relative_variance": relative_variance,
+            "tests_to_rhw_0.3": math.ceil(1.645**2 * relative_variance / 0.09)}
 
 
 def adaptive(args) -> dict:
@@ -330,7 +322,7 @@ def adaptive(args) -> dict:
               matching_surrogate(world, {**attentive, "max_decel": ADAPTIVE_WEAK_DECEL},
                                  name="idm_weak"))
     surrogates = [matching_surrogate(world, attentive, name="idm"), second]
-    by_seed = {}
+    by_seed, samples = {}, {}
     for seed in args.adaptive_seeds:
         runs = {}
         for surrogate in surrogates:
@@ -340,6 +332,7 @@ def adaptive(args) -> dict:
                                     adversary=adversary, seed=seed)
             runs[surrogate.name] = {**summary(campaign.estimate()),
                                     "tests_to_rhw_0.3": converged_at(campaign.samples)}
+            samples.setdefault(surrogate.name, []).append(campaign.samples)
         adversary = NadeAdversary(world, surrogates=surrogates,
                                   residual_risk=ADAPTIVE_RESIDUAL_RISK)
         mix = AdaptiveMix(adversary, fit=combine_surrogates,
@@ -349,6 +342,7 @@ def adaptive(args) -> dict:
         runs["adaptive_mix"] = {**summary(campaign.estimate()),
                                 "tests_to_rhw_0.3": converged_at(campaign.samples),
                                 "coefficient_history": mix.history}
+        samples.setdefault("adaptive_mix", []).append(campaign.samples)
         by_seed[seed] = runs
     def rhw(runs, name):
         return runs[name]["relative_half_width"]
@@ -357,8 +351,7 @@ def adaptive(args) -> dict:
                    for r in by_seed.values())
     return {"av": ADAPTIVE_AV, "surrogates": singles, "tests_per_run": args.adaptive_tests,
             "seeds": list(by_seed),
-            "pooled": {name: pooled(r[name] for r in by_seed.values())
-                       for name in (*singles, "adaptive_mix")},
+            "pooled": {name: pooled(parts) for name, parts in samples.items()},
             "median_relative_half_width": {
                 name: statistics.median(rhw(r, name) for r in by_seed.values())
                 for name in (*singles, "adaptive_mix")},

@@ -163,15 +163,11 @@ class PlatoonTiltAdversary:
             scene.idm_accel.gather(1, index), scene.advice.gather(1, index),
             grid=self.world.grid, noise=p.accel_noise, lane_change_prob=p.lane_change_prob,
         ).to(torch.float64)
-        # the float32 kernel gives NaN for IDM accelerations of minus several 1e5 m/s^2
-        # (a vehicle all but touching its leader): such a vehicle keeps its draw
-        finite = torch.isfinite(probs).all(-1)
-        probs = torch.where(finite.unsqueeze(-1), probs, torch.zeros_like(probs))
         theta = self.theta.unsqueeze(0).expand(vehicle.shape[0], -1)
         tilted = tilt(probs, theta, self.feature)
         q = (1.0 - self.eps) * tilted + self.eps * probs
         return {"vehicle": vehicle, "p": probs, "tilted": tilted, "q": q,
-                "present": (vehicle > 0) & (theta != 0) & finite}
+                "present": (vehicle > 0) & (theta != 0)}
 
     def _start_tests(self, draw: torch.Tensor) -> None:
         """Draw the onset of every test that begins in this step (from ``draw [B]``)."""
