@@ -70,6 +70,10 @@ from sandbox.worlds.traffic.testing.studies import (
     ADAPTIVE_AV,
     ADAPTIVE_RESIDUAL_RISK,
     ADAPTIVE_WEAK_DECEL,
+    CUT_IN_ADAPTIVE_AV,
+    CUT_IN_AV,
+    CUT_IN_CHECK_PROB,
+    CUT_IN_PROB,
     ROBUST_AV,
     ROBUST_CHALLENGE,
     ROBUST_LOOKAHEAD_RISK,
@@ -78,6 +82,8 @@ from sandbox.worlds.traffic.testing.studies import (
     WEAK_AV,
     WEAK_AV_MAX_CONTROLS,
     WEAK_RESIDUAL_RISK,
+    cut_in_env,
+    cut_in_residual_risk,
     make_av,
     matching_surrogate,
 )
@@ -112,21 +118,34 @@ def _challenge(name: str):
     return ROBUST_CHALLENGE if name == "lookahead" else None
 
 
-def _weak_nade_block(job: tuple) -> tuple[torch.Tensor, ...]:
+def _unbiasedness_study(name: str, args) -> dict:
+    """Environment, AV, residual risk and control limit of an unbiasedness check."""
+    if name == "cut_in":
+        return {"env": cut_in_env(CUT_IN_CHECK_PROB), "av": CUT_IN_AV,
+                "risk": cut_in_residual_risk(CUT_IN_CHECK_PROB), "max_controls": None,
+                "challenge": "one_step"}
+    risk = WEAK_RESIDUAL_RISK if args.weak_residual_risk is None else args.weak_residual_risk
+    return {"env": TESTING_ENV, "av": WEAK_AV, "risk": risk,
+            "max_controls": args.weak_max_controls or None, "challenge": args.weak_challenge}
+
+
+def _nade_block(job: tuple) -> tuple[torch.Tensor, ...]:
     """One worker's share of the NADE repeats: ``(crash, weight)`` of ``n`` tests."""
-    batch, n, seed, eps, max_controls, risk, challenge = job
+    batch, n, seed, eps, study = job
     torch.set_num_threads(1)
-    world = HighwayWorld(TESTING_ENV, num_envs=batch, seed=0)
-    adversary = NadeAdversary(world, surrogates=[matching_surrogate(world, WEAK_AV)],
-                              eps=eps, residual_risk=risk, challenge=_challenge(challenge))
-    campaign = run_campaign(world, make_av(world, WEAK_AV), n_tests=n, adversary=adversary,
-                            seed=seed, max_controls=max_controls)
+    world = HighwayWorld(study["env"], num_envs=batch, seed=0)
+    adversary = NadeAdversary(world, surrogates=[matching_surrogate(world, study["av"])],
+                              eps=eps, residual_risk=study["risk"],
+                              challenge=_challenge(study["challenge"]))
+    campaign = run_campaign(world, make_av(world, study["av"]), n_tests=n,
+                            adversary=adversary, seed=seed, max_controls=study["max_controls"])
     return campaign.crash, campaign.weight
 
 
-def unbiasedness(args) -> dict:
-    world = HighwayWorld(TESTING_ENV, num_envs=args.batch, seed=0)
-    av = make_av(world, WEAK_AV)
+def unbiasedness(args, study_name: str = "weak") -> dict:
+    study = _unbiasedness_study(study_name, args)
+    world = HighwayWorld(study["env"], num_envs=args.batch, seed=0)
+    av = make_av(world, study["av"])
     start = time.perf_counter()
     if args.nde_reference:
         mean, half, n = (float(x) for x in args.nde_reference.split(","))
@@ -138,17 +157,15 @@ def unbiasedness(args) -> dict:
     # independent workers (seeds 12, 13, ...) each run whole repeats
     workers = max(1, args.workers)
     per_worker = args.nade_repeats // workers
-    max_controls = args.weak_max_controls or None
-    risk = WEAK_RESIDUAL_RISK if args.weak_residual_risk is None else args.weak_residual_risk
-    jobs = [(args.batch, per_worker * args.tests_per_repeat, args.seed + k, args.eps,
-             max_controls, risk, args.weak_challenge) for k in range(workers)]
+    jobs = [(args.batch, per_worker * args.tests_per_repeat, args.seed + k, args.eps, study)
+            for k in range(workers)]
     start = time.perf_counter()
     if workers == 1:
-        parts = [_weak_nade_block(jobs[0])]
+        parts = [_nade_block(jobs[0])]
     else:
         context = multiprocessing.get_context("spawn")
         with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-            parts = list(pool.map(_weak_nade_block, jobs))
+            parts = list(pool.map(_nade_block, jobs))
     nade_time = time.perf_counter() - start
     crash = torch.cat([c for c, _ in parts])
     weight = torch.cat([w for _, w in parts])
@@ -162,8 +179,9 @@ def unbiasedness(args) -> dict:
     covered = [abs(estimate(b).mean - mc.mean) <= estimate(b).half_width for b in blocks]
     tail = weight[crash].sort(descending=True).values
     return {
-        "av": WEAK_AV, "eps": args.eps, "residual_risk": risk,
-        "challenge": args.weak_challenge,
+        "av": study["av"], "cut_in_prob": study["env"].cut_in_prob,
+        "accel_noise": study["env"].accel_noise, "eps": args.eps,
+        "residual_risk": study["risk"], "challenge": study["challenge"],
         "crude_monte_carlo": summary(mc),
         "crude_monte_carlo_source": "given" if args.nde_reference else "run (seed 11)",
         "nade": summary(is_est),
@@ -178,8 +196,48 @@ def unbiasedness(args) -> dict:
                      "covered_share": sum(covered) / len(covered)},
         "per_test_std": {"nde": mc.std, "nade": is_est.std},
         "nde_seconds": nde_time, "nade_seconds": nade_time, "workers": workers,
-        "max_controls_per_test": max_controls,
+        "max_controls_per_test": study["max_controls"],
     }
+
+
+def cut_in_unbiasedness(args) -> dict:
+    return unbiasedness(args, "cut_in")
+
+
+def cut_in(args) -> dict:
+    """NADE against crude Monte Carlo for the default AV among rare unadvised cut-ins."""
+    env = cut_in_env(args.cut_in_prob)
+    world = HighwayWorld(env, num_envs=args.batch, seed=0)
+    av = make_av(world, CUT_IN_AV)
+    risk = cut_in_residual_risk(args.cut_in_prob)
+    adversary = NadeAdversary(world, surrogates=[matching_surrogate(world, CUT_IN_AV)],
+                              residual_risk=risk)
+    out = {"av": CUT_IN_AV, "cut_in_prob": args.cut_in_prob, "accel_noise": env.accel_noise,
+           "residual_risk": risk}
+    start = time.perf_counter()
+    nade = run_campaign(world, av, n_tests=args.cut_in_tests, adversary=adversary, seed=51)
+    nade_time = time.perf_counter() - start
+    est = nade.estimate()
+    converged = converged_at(nade.samples)
+    crude = crude_tests_needed(est.mean) if 0 < est.mean < 1 else math.inf
+    out.update({
+        "nade": summary(est), "nade_tests_to_rhw_0.3": converged,
+        "crude_tests_needed_30.1_over_mu": crude,
+        "reduction": (crude / converged) if converged else None,
+        "variance_ratio_mc_over_nade": (est.mean * (1 - est.mean) / est.std**2
+                                        if est.std > 0 else None),
+        "rhw_at": rhw_at(nade.samples, (256, 512, 1024, 2048, 4096, 8192, 16384)),
+        "mean_weight": float(nade.weight.mean()), "weight_tail": weight_tail(nade),
+        "controlled_steps_per_test": float(nade.controlled.double().mean()),
+        "nade_seconds": nade_time,
+    })
+    if args.cut_in_nde_tests:
+        start = time.perf_counter()
+        mc = run_campaign(world, av, n_tests=args.cut_in_nde_tests, seed=52).estimate()
+        se = math.hypot(mc.half_width, est.half_width) / 1.645
+        out["crude_monte_carlo"] = {**summary(mc), "seconds": time.perf_counter() - start,
+                                    "z_nade_vs_crude": (est.mean - mc.mean) / se}
+    return out
 
 
 #: Crude Monte Carlo's robust-AV crash rate (5 crashes in 262,144 NDE tests, model card).
@@ -315,26 +373,30 @@ def pooled(samples: list[torch.Tensor]) -> dict:
 
 
 def adaptive(args) -> dict:
-    world = HighwayWorld(TESTING_ENV, num_envs=args.batch, seed=0)
-    av = make_av(world, ADAPTIVE_AV)
-    attentive = {k: v for k, v in ADAPTIVE_AV.items() if k != "inattention"}
+    if args.adaptive_env == "cut_in":
+        env, av_settings = cut_in_env(args.cut_in_prob), CUT_IN_ADAPTIVE_AV
+        risk = cut_in_residual_risk(args.cut_in_prob)
+    else:
+        env, av_settings, risk = TESTING_ENV, ADAPTIVE_AV, ADAPTIVE_RESIDUAL_RISK
+    world = HighwayWorld(env, num_envs=args.batch, seed=0)
+    av = make_av(world, av_settings)
+    attentive = {k: v for k, v in av_settings.items() if k != "inattention"}
+    weak_decel = args.adaptive_weak_decel or ADAPTIVE_WEAK_DECEL
     second = (ConstantSpeedSurrogate() if args.adaptive_pair == "constant_speed" else
-              matching_surrogate(world, {**attentive, "max_decel": ADAPTIVE_WEAK_DECEL},
+              matching_surrogate(world, {**attentive, "max_decel": weak_decel},
                                  name="idm_weak"))
     surrogates = [matching_surrogate(world, attentive, name="idm"), second]
     by_seed, samples = {}, {}
     for seed in args.adaptive_seeds:
         runs = {}
         for surrogate in surrogates:
-            adversary = NadeAdversary(world, surrogates=[surrogate],
-                                      residual_risk=ADAPTIVE_RESIDUAL_RISK)
+            adversary = NadeAdversary(world, surrogates=[surrogate], residual_risk=risk)
             campaign = run_campaign(world, av, n_tests=args.adaptive_tests,
                                     adversary=adversary, seed=seed)
             runs[surrogate.name] = {**summary(campaign.estimate()),
                                     "tests_to_rhw_0.3": converged_at(campaign.samples)}
             samples.setdefault(surrogate.name, []).append(campaign.samples)
-        adversary = NadeAdversary(world, surrogates=surrogates,
-                                  residual_risk=ADAPTIVE_RESIDUAL_RISK)
+        adversary = NadeAdversary(world, surrogates=surrogates, residual_risk=risk)
         mix = AdaptiveMix(adversary, fit=combine_surrogates,
                           refit_every=max(args.adaptive_tests // 16, args.batch))
         campaign = run_campaign(world, av, n_tests=args.adaptive_tests, adversary=adversary,
@@ -349,7 +411,9 @@ def adaptive(args) -> dict:
     singles = [s.name for s in surrogates]
     mix_wins = sum(rhw(r, "adaptive_mix") < min(rhw(r, n) for n in singles)
                    for r in by_seed.values())
-    return {"av": ADAPTIVE_AV, "surrogates": singles, "tests_per_run": args.adaptive_tests,
+    return {"environment": args.adaptive_env, "cut_in_prob": env.cut_in_prob,
+            "accel_noise": env.accel_noise, "residual_risk": risk, "av": av_settings,
+            "surrogates": singles, "tests_per_run": args.adaptive_tests,
             "seeds": list(by_seed),
             "pooled": {name: pooled(parts) for name, parts in samples.items()},
             "median_relative_half_width": {
@@ -401,12 +465,25 @@ def main():
                         default="constant_speed",
                         help="the second surrogate beside the attentive IDM one: constant "
                              "speed, or IDM braking at most ADAPTIVE_WEAK_DECEL")
+    parser.add_argument("--adaptive-env", choices=("noisy", "cut_in"), default="noisy",
+                        help="the adaptive study's environment: the noisy drivers "
+                             "(ADAPTIVE_AV) or the cut-in study's (CUT_IN_ADAPTIVE_AV)")
+    parser.add_argument("--adaptive-weak-decel", type=float, default=None,
+                        help="braking limit of the idm_weak surrogate (default: the "
+                             "study's ADAPTIVE_WEAK_DECEL)")
     parser.add_argument("--adaptive-seeds", type=int, nargs="+", default=[31],
                         help="campaign seeds of the adaptive-mix comparison (one run of "
                              "each method per seed)")
     parser.add_argument("--d2rl-train-tests", type=int, default=8_192)
     parser.add_argument("--d2rl-tests", type=int, default=16_384)
-    parser.add_argument("--sections", default="unbiasedness,efficiency,adaptive,d2rl")
+    parser.add_argument("--cut-in-prob", type=float, default=CUT_IN_PROB,
+                        help="unadvised lane changes per step and side (section cut_in)")
+    parser.add_argument("--cut-in-tests", type=int, default=16_384,
+                        help="NADE tests of the cut-in study's efficiency check")
+    parser.add_argument("--cut-in-nde-tests", type=int, default=0,
+                        help="also run crude Monte Carlo in the cut-in study (0: skip)")
+    parser.add_argument("--sections",
+                        default="unbiasedness,efficiency,cut_in_unbiasedness,cut_in,adaptive,d2rl")
     parser.add_argument("--eps", type=float, default=0.1, help="NADE's eps (unbiasedness)")
     parser.add_argument("--weak-max-controls", type=int, default=WEAK_AV_MAX_CONTROLS,
                         help="controlled steps per test for the weak AV (0: no limit)")
@@ -451,13 +528,15 @@ def main():
         args.tests_per_repeat, args.efficiency_tests, args.adaptive_tests = 16, 32, 32
         args.d2rl_train_tests, args.d2rl_tests = 64, 32
         args.tilt_pilot_tests, args.tilt_weak_tests = 32, 32
+        args.cut_in_tests, args.cut_in_nde_tests = 32, 32
     result = {"benchmark": "av_testing_efficiency", "quick": args.quick,
               "environment": {"accel_noise": TESTING_ENV.accel_noise,
                               "n_background": TESTING_ENV.n_background,
                               "lanes": TESTING_ENV.n_lanes},
               "targets": {"abs_z": "< 4", "coverage": "0.80 to 0.98", "reduction": ">= 100"}}
     sections = {"unbiasedness": unbiasedness, "efficiency": efficiency, "adaptive": adaptive,
-                "d2rl": d2rl, "tilt_unbiasedness": tilt_unbiasedness}
+                "d2rl": d2rl, "tilt_unbiasedness": tilt_unbiasedness,
+                "cut_in_unbiasedness": cut_in_unbiasedness, "cut_in": cut_in}
     for name in args.sections.split(","):
         result[name] = sections[name](args)
     print(json.dumps(result, indent=2, default=float))

@@ -212,6 +212,42 @@ def grid_weights(idm_accel: torch.Tensor, *, grid: torch.Tensor, noise: float) -
     return exponent.exp_()
 
 
+def lane_change_shares(
+    advice: torch.Tensor,
+    *,
+    lane_change_prob: float,
+    cut_in_prob: float = 0.0,
+    fits: torch.Tensor | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Probabilities of changing left and right in one decision step.
+
+    The side MOBIL advises gets ``lane_change_prob``; each other side where the vehicle
+    fits (``fits``: the lane exists and the gaps to its leader and follower there are
+    positive) gets ``cut_in_prob``, an unadvised change (an aggressive or inattentive
+    cut-in, which MOBIL would call unsafe or not worth it).
+
+    Args:
+        advice: ``[...]`` int64 MOBIL advice (+1 left, -1 right, 0 none).
+        lane_change_prob: probability of an advised change per decision step.
+        cut_in_prob: probability per decision step and side of an unadvised change.
+        fits: ``[..., 2]`` bool, the vehicle fits into the (left, right) lane; needed
+            when ``cut_in_prob > 0``.
+        dtype: of the result.
+
+    Returns:
+        ``(left [...], right [...])`` probabilities.
+    """
+    left = (advice == 1).to(dtype) * lane_change_prob
+    right = (advice == -1).to(dtype) * lane_change_prob
+    if cut_in_prob > 0.0:
+        if fits is None:
+            raise ValueError("cut_in_prob > 0 needs `fits`, where each vehicle fits beside it")
+        left = left + ((advice != 1) & fits[..., 0]).to(dtype) * cut_in_prob
+        right = right + ((advice != -1) & fits[..., 1]).to(dtype) * cut_in_prob
+    return left, right
+
+
 def naturalistic_probabilities(
     idm_accel: torch.Tensor,
     advice: torch.Tensor,
@@ -219,12 +255,15 @@ def naturalistic_probabilities(
     grid: torch.Tensor,
     noise: float,
     lane_change_prob: float,
+    cut_in_prob: float = 0.0,
+    fits: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The naturalistic model's action probabilities ``p(u | s)``.
 
     Accelerations: ``N(a_IDM, noise^2)`` evaluated on the grid and normalised there.
-    Lane changes: ``lane_change_prob`` on the side MOBIL advises, 0 otherwise; the
-    acceleration probabilities share the remaining mass.
+    Lane changes: ``lane_change_prob`` on the side MOBIL advises and ``cut_in_prob`` on
+    each other side the vehicle fits into (:func:`lane_change_shares`); the acceleration
+    probabilities share the remaining mass.
 
     Args:
         idm_accel: ``[...]`` IDM acceleration of each driver, m/s^2.
@@ -232,13 +271,15 @@ def naturalistic_probabilities(
         grid: ``[n_accels]`` acceleration grid, m/s^2.
         noise: standard deviation of the stochastic IDM, m/s^2.
         lane_change_prob: probability of an advised change per decision step.
+        cut_in_prob: probability per step and side of an unadvised change (default 0).
+        fits: ``[..., 2]`` bool, the vehicle fits into the (left, right) lane.
 
     Returns:
         ``[..., n_accels + 2]`` float32 probabilities (grid, left, right), rows sum to 1.
     """
     weights = grid_weights(idm_accel, grid=grid, noise=noise)
-    left = (advice == 1).to(weights.dtype) * lane_change_prob
-    right = (advice == -1).to(weights.dtype) * lane_change_prob
+    left, right = lane_change_shares(advice, lane_change_prob=lane_change_prob,
+                                     cut_in_prob=cut_in_prob, fits=fits, dtype=weights.dtype)
     keep = 1.0 - left - right
     accel = weights * (keep / weights.sum(-1)).unsqueeze(-1)
     return torch.cat([accel, left.unsqueeze(-1), right.unsqueeze(-1)], -1)
@@ -252,11 +293,13 @@ def sample_naturalistic(
     noise: float,
     lane_change_prob: float,
     generator: torch.Generator,
+    cut_in_prob: float = 0.0,
+    fits: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Draw actions from :func:`naturalistic_probabilities` without building its rows.
 
-    First an advised lane change with probability ``lane_change_prob``, otherwise a grid
-    acceleration by inverting the cumulative weights: the same distribution, fewer
+    First a lane change (left with its probability, else right with its), otherwise a
+    grid acceleration by inverting the cumulative weights: the same distribution, fewer
     operations than sampling the full rows.
 
     Args:
@@ -266,6 +309,8 @@ def sample_naturalistic(
         noise: standard deviation of the stochastic IDM, m/s^2.
         lane_change_prob: probability of an advised change per decision step.
         generator: the random stream.
+        cut_in_prob: probability per step and side of an unadvised change (default 0).
+        fits: ``[..., 2]`` bool, the vehicle fits into the (left, right) lane.
 
     Returns:
         ``[...]`` int64 actions: grid index, ``n_accels`` (left) or ``n_accels + 1`` (right).
@@ -275,6 +320,9 @@ def sample_naturalistic(
     draws = torch.rand((2, *idm_accel.shape), generator=generator, device=idm_accel.device)
     target = (draws[1] * cdf[..., -1]).unsqueeze(-1)
     index = torch.searchsorted(cdf, target, right=True).squeeze(-1).clamp(max=n_accels - 1)
-    change = (draws[0] < lane_change_prob) & (advice != 0)
-    lane_action = n_accels + (advice == -1).long()
-    return index + change.long() * (lane_action - index)
+    left, right = lane_change_shares(advice, lane_change_prob=lane_change_prob,
+                                     cut_in_prob=cut_in_prob, fits=fits, dtype=draws.dtype)
+    go_left = draws[0] < left
+    go_right = ~go_left & (draws[0] < left + right)
+    index = torch.where(go_left, torch.full_like(index, n_accels), index)
+    return torch.where(go_right, torch.full_like(index, n_accels + 1), index)

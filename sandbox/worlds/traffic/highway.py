@@ -33,8 +33,10 @@ step; during that step the vehicle occupies both lanes (see
 the IDM behind the more constraining of its two leaders, clipped to the grid.
 
 Naturalistic model (the background's ``p(u|s)``, :meth:`HighwayWorld.naturalistic_probabilities`):
-``N(a_IDM, accel_noise^2)`` on the acceleration grid, and a MOBIL-advised lane change
-with probability ``lane_change_prob`` (0.01) per step.
+``N(a_IDM, accel_noise^2)`` on the acceleration grid, a MOBIL-advised lane change
+with probability ``lane_change_prob`` (0.01) per step, and optionally an unadvised
+change (a cut-in) into each adjacent lane the vehicle fits into with probability
+``cut_in_prob`` (default 0).
 
 A test ends (terminated) at the first footprint overlap of any two vehicles or when the
 AV has driven the test length; it is truncated at ``time_limit`` (60 s). Metrics per
@@ -138,6 +140,7 @@ class HighwayWorld(World):
         return naturalistic_probabilities(
             scene.idm_accel[:, 1:], scene.advice[:, 1:], grid=self.grid,
             noise=self.params.accel_noise, lane_change_prob=self.params.lane_change_prob,
+            cut_in_prob=self.params.cut_in_prob, fits=scene.fits[:, 1:],
         )
 
     def set_layout(self, *, position, lane, speed) -> dict[str, torch.Tensor]:

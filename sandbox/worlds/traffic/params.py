@@ -103,6 +103,10 @@ class HighwayParams:
     """Standard deviation of the stochastic IDM around the IDM acceleration, m/s^2."""
     lane_change_prob: float = 0.01
     """Probability per decision step of a lane change that MOBIL advises."""
+    cut_in_prob: float = 0.0
+    """Probability per decision step and side of a lane change that MOBIL does not advise,
+    into an adjacent lane where the vehicle fits (positive gaps to the new leader and
+    follower): an aggressive or inattentive cut-in. 0: only advised changes."""
     av_accel_low: float = -8.0
     """Hardest braking the AV's action can ask for (physical limit), m/s^2."""
     av_accel_high: float = 3.0
@@ -135,6 +139,11 @@ class HighwayParams:
         check_range("speed_max", self.speed_max, low=self.speed_min, low_open=True)
         check_range("accel_max", self.accel_max, low=self.accel_min, low_open=True)
         check_range("lane_change_prob", self.lane_change_prob, low=0.0, high=1.0)
+        check_range("cut_in_prob", self.cut_in_prob, low=0.0, high=0.5)
+        if self.lane_change_prob + 2.0 * self.cut_in_prob > 1.0:
+            raise ConfigError("cut_in_prob", self.cut_in_prob,
+                              "at most (1 - lane_change_prob) / 2: the lane changes' "
+                              "probabilities in a step must not exceed 1")
         check_range("desired_speed_spread", self.desired_speed_spread, low=0.0,
                     high=self.background.desired_speed, high_open=True)
         check_range("initial_gap_spread", self.initial_gap_spread, low=0.0, high=1.0,

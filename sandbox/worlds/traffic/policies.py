@@ -17,7 +17,7 @@ from sandbox.core.policy import Policy
 from sandbox.worlds.traffic.drivers import naturalistic_probabilities, sample_naturalistic
 from sandbox.worlds.traffic.observation import feature, view_from_obs
 from sandbox.worlds.traffic.params import DriverParams
-from sandbox.worlds.traffic.scene import lane_change_advice
+from sandbox.worlds.traffic.scene import fits_beside, lane_change_advice
 
 
 def _role_of(world, role: str, expected: str, policy: str):
@@ -46,12 +46,21 @@ class NaturalisticPolicy(Policy):
         self.params = world.params
         self.grid = world.params.accel_grid(world.device)
 
+    def _kernel(self, obs: torch.Tensor) -> dict:
+        """The naturalistic kernel's inputs read from observations."""
+        kernel = {"lane_change_prob": self.params.lane_change_prob,
+                  "cut_in_prob": self.params.cut_in_prob, "fits": None}
+        if self.params.cut_in_prob > 0.0:
+            view = view_from_obs(obs)
+            kernel["fits"] = fits_beside(view["leader_gap"], view["follower_gap"],
+                                         view["lane_exists"])
+        return kernel
+
     def probabilities(self, obs: torch.Tensor, mask: torch.Tensor | None = None):
         """``p(u|s)`` from observations: ``[B, N, A]`` float32, zero where masked."""
         probs = naturalistic_probabilities(
             obs[..., feature("idm_accel")], obs[..., feature("mobil_advice")].round().long(),
-            grid=self.grid, noise=self.params.accel_noise,
-            lane_change_prob=self.params.lane_change_prob,
+            grid=self.grid, noise=self.params.accel_noise, **self._kernel(obs),
         )
         if mask is not None:
             probs = probs * mask
@@ -61,15 +70,15 @@ class NaturalisticPolicy(Policy):
     def act(self, obs, mask=None, deterministic=False):
         """Sample (or, deterministic, take the most likely) action of every background driver.
 
-        The mask is respected by construction: the model only changes lane where MOBIL
-        advises it, which needs the target lane to exist.
+        The mask is respected by construction: the model only changes into a lane MOBIL
+        advises or the vehicle fits into, both of which need the lane to exist.
         """
         if deterministic:
             return self.probabilities(obs, mask).argmax(-1)
         return sample_naturalistic(
             obs[..., feature("idm_accel")], obs[..., feature("mobil_advice")].round().long(),
-            grid=self.grid, noise=self.params.accel_noise,
-            lane_change_prob=self.params.lane_change_prob, generator=self.generator,
+            grid=self.grid, noise=self.params.accel_noise, generator=self.generator,
+            **self._kernel(obs),
         )
 
 

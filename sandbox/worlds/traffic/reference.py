@@ -139,11 +139,14 @@ class VehicleAgent(mesa.Agent):
         grid = [p.accel_min + k * p.accel_step for k in range(p.n_accels)]
         logits = [-0.5 * ((g - acc) / p.accel_noise) ** 2 for g in grid]
         weights = [math.exp(z - max(logits)) for z in logits]
-        change_prob = p.lane_change_prob if advice != 0 else 0.0
-        probs = [(1.0 - change_prob) * w / sum(weights) for w in weights]
+        fits = [exists and gap > 0 and follow_gap > 0
+                for _, gap, _, follow_gap, exists in self.view()[1:]]
+        change = [p.lane_change_prob if advice == side else
+                  (p.cut_in_prob if fit else 0.0) for side, fit in zip((1, -1), fits)]
+        probs = [(1.0 - sum(change)) * w / sum(weights) for w in weights] + change
         best = max(range(len(probs)), key=lambda k: probs[k])
-        if change_prob > probs[best]:
-            return None, advice
+        if best >= len(grid):
+            return None, (1, -1)[best - len(grid)]
         return grid[best], 0
 
 

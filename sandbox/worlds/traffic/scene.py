@@ -55,6 +55,8 @@ class Scene:
         follower_speed: ``[B, V, 3]`` float32, m/s (own speed if none).
         idm_accel: ``[B, V]`` float32 IDM acceleration behind the current leader, m/s^2.
         advice: ``[B, V]`` int64 MOBIL advice: +1 left, -1 right, 0 stay.
+        fits: ``[B, V, 2]`` bool, the vehicle fits into the (left, right) lane: it exists
+            and the gaps to the leader and follower there are positive.
     """
 
     order: torch.Tensor
@@ -67,6 +69,7 @@ class Scene:
     follower_speed: torch.Tensor
     idm_accel: torch.Tensor
     advice: torch.Tensor
+    fits: torch.Tensor
 
 
 def lane_change_advice(
@@ -115,17 +118,29 @@ def lane_change_advice(
     behind_leader = idm_acceleration(follower_speed, bridged, leader_speed, **f_idm, **reach)
     behind_me = behind_me * has_follower
     behind_leader = behind_leader * has_follower
-    gaps_ok = lane_exists & (leader_gap > 0) & (follower_gap > 0)
+    gaps_ok = fits_beside(leader_gap, follower_gap, lane_exists)
     own_mobil = {k: _lift(own[k]) for k in ("politeness", "gain_threshold", "safe_decel")}
     safe, gain = mobil_incentive(
         own_mobil,
         acc_now=acc[..., :1], acc_after=acc[..., 1:],
         new_follower_now=behind_leader[..., 1:], new_follower_after=behind_me[..., 1:],
         old_follower_now=behind_me[..., :1], old_follower_after=behind_leader[..., :1],
-        target_gaps_ok=gaps_ok[..., 1:],
+        target_gaps_ok=gaps_ok,
     )
     advice = lane_change_choice(safe[..., 0], gain[..., 0], safe[..., 1], gain[..., 1])
     return acc[..., 0], advice
+
+
+def fits_beside(leader_gap: torch.Tensor, follower_gap: torch.Tensor,
+                lane_exists: torch.Tensor) -> torch.Tensor:
+    """``[..., 2]`` bool: the vehicle fits into the (left, right) lane of a three-lane view.
+
+    Args:
+        leader_gap: ``[..., 3]`` gaps ahead in (own, left, right) lanes, m.
+        follower_gap: ``[..., 3]`` gaps behind, m.
+        lane_exists: ``[..., 3]`` bool.
+    """
+    return lane_exists[..., 1:] & (leader_gap[..., 1:] > 0) & (follower_gap[..., 1:] > 0)
 
 
 def _lift(value):
@@ -171,7 +186,8 @@ def compute_scene(state, params: HighwayParams) -> Scene:
         sensing_range=params.sensing_range,
     )
     return Scene(order, rank, nb, lane_exists, leader_gap, leader_speed, follower_gap,
-                 follower_speed, idm_accel, advice)
+                 follower_speed, idm_accel, advice,
+                 fits_beside(leader_gap, follower_gap, lane_exists))
 
 
 def _follower_params(own: dict, follower: torch.Tensor) -> dict[str, torch.Tensor]:

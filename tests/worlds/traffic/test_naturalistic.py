@@ -1,7 +1,10 @@
+import dataclasses
 import math
 
+import pytest
 import torch
 
+from sandbox.core import ConfigError
 from sandbox.worlds.traffic import HighwayParams, HighwayWorld, NaturalisticPolicy
 from sandbox.worlds.traffic.drivers import naturalistic_probabilities, sample_naturalistic
 from sandbox.worlds.traffic.observation import feature
@@ -95,3 +98,70 @@ def test_policy_samples_are_valid_and_seeded():
     assert mask.gather(-1, a.unsqueeze(-1)).all()
     logp = torch.log(world.naturalistic_probabilities().gather(-1, a.unsqueeze(-1)))
     assert torch.isfinite(logp).all() and not math.isnan(float(logp.sum()))
+
+
+def test_cut_ins_go_to_each_unadvised_side_the_vehicle_fits_into():
+    a = torch.zeros(4)
+    advice = torch.tensor([1, 0, -1, 0])
+    fits = torch.tensor([[True, True], [True, False], [True, True], [False, False]])
+    probs = naturalistic_probabilities(a, advice, grid=GRID, noise=0.3, lane_change_prob=0.01,
+                                       cut_in_prob=1e-3, fits=fits)
+    left, right = probs[:, 31], probs[:, 32]
+    # advised side: the advised probability; other fitting sides: the cut-in probability
+    assert torch.allclose(left, torch.tensor([0.01, 1e-3, 1e-3, 0.0]))
+    assert torch.allclose(right, torch.tensor([1e-3, 0.0, 0.01, 0.0]))
+    assert torch.allclose(probs.sum(-1), torch.ones(4))
+    # without cut-ins, `fits` changes nothing
+    plain = naturalistic_probabilities(a, advice, grid=GRID, noise=0.3, lane_change_prob=0.01)
+    assert torch.equal(plain, naturalistic_probabilities(
+        a, advice, grid=GRID, noise=0.3, lane_change_prob=0.01, cut_in_prob=0.0, fits=fits))
+
+
+def test_sampler_draws_cut_ins_at_their_probabilities():
+    n = 40_000
+    a = torch.tensor([0.13, -2.9, 1.95]).repeat_interleave(n)
+    advice = torch.tensor([1, 0, -1]).repeat_interleave(n)
+    fits = torch.tensor([[True, True], [True, True], [False, True]]).repeat_interleave(n, 0)
+    g = torch.Generator().manual_seed(1)
+    actions = sample_naturalistic(a, advice, grid=GRID, noise=0.3, lane_change_prob=0.05,
+                                  cut_in_prob=0.02, fits=fits, generator=g).view(3, n)
+    probs = naturalistic_probabilities(a.view(3, n)[:, 0], advice.view(3, n)[:, 0], grid=GRID,
+                                       noise=0.3, lane_change_prob=0.05, cut_in_prob=0.02,
+                                       fits=fits.view(3, n, 2)[:, 0])
+    freq = torch.stack([torch.bincount(row, minlength=33) for row in actions]).float() / n
+    std = torch.sqrt(probs * (1 - probs) / n)
+    assert ((freq - probs).abs() <= 5 * std + 1e-6).all()
+    assert (freq[probs == 0] == 0).all()
+    assert freq[1, 31] > 0 and freq[1, 32] > 0, "unadvised changes to both sides happen"
+
+
+def test_world_and_policy_agree_with_cut_ins_and_stay_on_the_road():
+    params = dataclasses.replace(PARAMS, cut_in_prob=0.05)
+    world = HighwayWorld(params, num_envs=8, seed=3)
+    obs = world.reset()
+    policy = NaturalisticPolicy(world)
+    p_world = world.naturalistic_probabilities()
+    assert torch.allclose(p_world, policy.probabilities(obs["background"]))
+    assert (p_world[~world.action_masks()["background"]] == 0).all()
+    fits = world.scene().fits[:, 1:]
+    unadvised = world.scene().advice[:, 1:] != 1
+    assert torch.allclose(p_world[..., 31][fits[..., 0] & unadvised], torch.tensor(0.05))
+    assert (p_world[..., 31][~fits[..., 0]] == 0).all()
+    # over a few steps the drivers change lane without MOBIL's advice, never off the road
+    policy.reset(4)
+    unadvised_changes = 0
+    for _ in range(5):
+        action = policy.act(obs["background"])
+        advice = obs["background"][..., feature("mobil_advice")].round().long()
+        left, right = action == 31, action == 32
+        unadvised_changes += int((left & (advice != 1)).sum() + (right & (advice != -1)).sum())
+        assert world.action_masks()["background"].gather(-1, action.unsqueeze(-1)).all()
+        obs = world.step({"av": torch.zeros(8, 1, 2), "background": action}).obs
+    assert unadvised_changes > 0
+
+
+@pytest.mark.parametrize("cut_in_prob", [-0.1, 0.6, math.nan, 0.499])
+def test_bad_cut_in_probability_is_refused(cut_in_prob):
+    # 0.499: with the advised changes' 0.01 the changes' probabilities would exceed 1
+    with pytest.raises(ConfigError, match="cut_in_prob"):
+        HighwayParams(cut_in_prob=cut_in_prob)

@@ -1,5 +1,7 @@
 """The batched world against the Mesa reference model, step by step."""
 
+import dataclasses
+
 import torch
 
 from sandbox.worlds.traffic import DriverParams, HighwayParams, HighwayWorld
@@ -73,3 +75,11 @@ def test_world_follows_the_reference_with_a_tuned_av():
     tuned = dict(desired_speed=38.0, time_headway=0.8, min_gap=1.0)
     changes, _ = compare(PARAMS, seed=5, steps=10, av_overrides=tuned, av_max_decel=3.0)
     assert changes >= 10
+
+
+def test_world_follows_the_reference_through_cut_ins():
+    # unadvised changes are the mode (0.4 per fitting side, the accelerations share 0.1 or
+    # less), so the deterministic drivers cut in wherever they fit
+    params = dataclasses.replace(PARAMS, lane_change_prob=0.1, cut_in_prob=0.4)
+    changes, _ = compare(params, seed=4, steps=10)
+    assert changes >= 30

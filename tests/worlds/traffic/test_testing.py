@@ -1,3 +1,4 @@
+import dataclasses
 import math
 
 import pytest
@@ -297,3 +298,24 @@ def test_an_adversary_that_never_controls_leaves_the_naturalistic_draws_unchange
     nade = run_campaign(world, av, n_tests=32, seed=7, adversary=idle)
     assert torch.equal(nde.crash, nade.crash) and torch.equal(nde.steps, nade.steps)
     assert (nade.weight == 1).all() and (nade.controlled == 0).all()
+
+
+def test_nade_reads_the_cut_ins_exposure_from_the_naturalistic_model():
+    world = HighwayWorld(dataclasses.replace(TINY, cut_in_prob=0.02), num_envs=32, seed=5)
+    world.reset()
+    adversary = NadeAdversary(world, surrogates=[matching_surrogate(world, RECKLESS)])
+    candidates = adversary.candidates()
+    p_nade = adversary.candidate_probabilities(candidates)
+    p_world = world.naturalistic_probabilities()
+    present = candidates > 0
+    rows = p_world.gather(1, (candidates.clamp(min=1) - 1).unsqueeze(-1).expand(
+        -1, -1, p_world.shape[-1]))
+    assert torch.equal(p_nade[present], rows[present])
+    # side vehicles may cut into the AV's lane at the cut-in rate without MOBIL's advice
+    left_leader = candidates[:, 2]  # right lane's leader, cutting left into the AV's lane
+    fits = world.scene().fits.gather(1, left_leader.clamp(min=0).view(-1, 1, 1).expand(
+        -1, 1, 2)).squeeze(1)
+    advised = world.scene().advice.gather(1, left_leader.clamp(min=0).unsqueeze(1)).squeeze(1)
+    cut = (left_leader > 0) & fits[:, 0] & (advised != 1)
+    assert cut.any()
+    assert torch.allclose(p_nade[:, 2, 31][cut], torch.tensor(0.02))

@@ -162,6 +162,8 @@ class NadeAdversary:
         probs = naturalistic_probabilities(
             scene.idm_accel.gather(1, index), scene.advice.gather(1, index),
             grid=self.world.grid, noise=p.accel_noise, lane_change_prob=p.lane_change_prob,
+            cut_in_prob=p.cut_in_prob, fits=scene.fits.gather(
+                1, index.unsqueeze(-1).expand(-1, -1, 2)),
         )
         # the AV itself (index 0) is not a background vehicle: it is never a candidate
         return probs * (candidates > 0).unsqueeze(-1)

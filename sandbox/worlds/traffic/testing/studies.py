@@ -17,6 +17,11 @@ Both follow closely (time headway 0.5 s) and keep their lane. The adaptive-mix s
 uses :data:`ADAPTIVE_AV`, between an IDM and a constant-speed surrogate. Each study sets
 NADE's residual risk (the crash probability after a step that its maneuver does not
 change; see :class:`~sandbox.worlds.traffic.testing.nade.NadeAdversary`).
+
+The cut-in study (:func:`cut_in_env`, :data:`CUT_IN_AV`) keeps the reference's quiet
+drivers (0.3 m/s^2) and adds rare unadvised lane changes (``cut_in_prob`` per step and
+side): the AV's crashes then follow one rare maneuver of a neighbour, as in NADE's
+naturalistic data, where the noisier drivers' crashes are built over many steps.
 """
 
 from __future__ import annotations
@@ -86,3 +91,37 @@ def matching_surrogate(world, settings: dict, *, name: str = "idm") -> IdmSurrog
     max_decel = settings.get("max_decel", AvDriverConfig().max_decel)
     return IdmSurrogate(driver, max_decel=max_decel, max_accel=world.params.av_accel_high,
                         name=name)
+
+
+#: Unadvised lane changes per decision step and side in the cut-in study's efficiency
+#: check: the default AV (lane keeping) crashes about 4.9e-6 times per test.
+CUT_IN_PROB = 1e-5
+#: The cut-in rate of the cut-in study's unbiasedness check (crash rate about 7e-3, where
+#: crude Monte Carlo converges).
+CUT_IN_CHECK_PROB = 1e-2
+#: The cut-in study's AV: the default IDM + MOBIL AV (NADE's and D2RL's parameters,
+#: braking up to 8 m/s^2), keeping its lane (the surrogates do not predict its own lane
+#: changes).
+CUT_IN_AV = {"lane_changes": False}
+#: The adaptive mix's AV in the cut-in study: the default AV that, with probability 0.3
+#: per step, keeps its previous acceleration (it reacts to a cut-in a second or more
+#: late); equal neither to the attentive IDM nor to a constant-speed surrogate.
+CUT_IN_ADAPTIVE_AV = {"lane_changes": False, "inattention": 0.3}
+#: NADE's residual risk in the cut-in study, per unit of ``cut_in_prob``. The AV's crash
+#: rate per test is about half the cut-in rate (0.48 at 1e-4 and 1e-5, 0.54 at 1e-3, 0.71
+#: at 1e-2), and a test that ends in a crash after a maneuver the surrogate called
+#: harmless (a later cut-in, another vehicle's) gets weight ``(C + r) / r``; with ``r``
+#: about ten times the crash rate those weights stay near 1. ``r = 0`` and ``r`` = 0.5
+#: ``cut_in_prob`` with at most two controls per test fell 20-30 % below crude Monte
+#: Carlo at 1e-3 (a heavy tail of weights the campaign did not draw: mean weight 0.88).
+CUT_IN_RISK_PER_CUT_IN = 5.0
+
+
+def cut_in_env(cut_in_prob: float = CUT_IN_PROB) -> HighwayParams:
+    """The cut-in study's naturalistic environment: default drivers, rare unadvised changes."""
+    return HighwayParams(cut_in_prob=cut_in_prob)
+
+
+def cut_in_residual_risk(cut_in_prob: float = CUT_IN_PROB) -> float:
+    """NADE's residual risk in the cut-in study at ``cut_in_prob``."""
+    return CUT_IN_RISK_PER_CUT_IN * cut_in_prob

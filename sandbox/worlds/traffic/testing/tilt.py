@@ -162,6 +162,8 @@ class PlatoonTiltAdversary:
         probs = naturalistic_probabilities(
             scene.idm_accel.gather(1, index), scene.advice.gather(1, index),
             grid=self.world.grid, noise=p.accel_noise, lane_change_prob=p.lane_change_prob,
+            cut_in_prob=p.cut_in_prob, fits=scene.fits.gather(
+                1, index.unsqueeze(-1).expand(-1, -1, 2)),
         ).to(torch.float64)
         theta = self.theta.unsqueeze(0).expand(vehicle.shape[0], -1)
         tilted = tilt(probs, theta, self.feature)
