@@ -73,6 +73,7 @@ from sandbox.worlds.traffic.testing.studies import (
     CUT_IN_ADAPTIVE_AV,
     CUT_IN_AV,
     CUT_IN_CHECK_PROB,
+    CUT_IN_MIN_CRITICALITY,
     CUT_IN_PROB,
     ROBUST_AV,
     ROBUST_CHALLENGE,
@@ -123,10 +124,11 @@ def _unbiasedness_study(name: str, args) -> dict:
     if name == "cut_in":
         return {"env": cut_in_env(CUT_IN_CHECK_PROB), "av": CUT_IN_AV,
                 "risk": cut_in_residual_risk(CUT_IN_CHECK_PROB), "max_controls": None,
-                "challenge": "one_step"}
+                "challenge": "one_step", "min_criticality": CUT_IN_MIN_CRITICALITY}
     risk = WEAK_RESIDUAL_RISK if args.weak_residual_risk is None else args.weak_residual_risk
     return {"env": TESTING_ENV, "av": WEAK_AV, "risk": risk,
-            "max_controls": args.weak_max_controls or None, "challenge": args.weak_challenge}
+            "max_controls": args.weak_max_controls or None, "challenge": args.weak_challenge,
+            "min_criticality": 1e-6}
 
 
 def _nade_block(job: tuple) -> tuple[torch.Tensor, ...]:
@@ -136,7 +138,8 @@ def _nade_block(job: tuple) -> tuple[torch.Tensor, ...]:
     world = HighwayWorld(study["env"], num_envs=batch, seed=0)
     adversary = NadeAdversary(world, surrogates=[matching_surrogate(world, study["av"])],
                               eps=eps, residual_risk=study["risk"],
-                              challenge=_challenge(study["challenge"]))
+                              challenge=_challenge(study["challenge"]),
+                              min_criticality=study["min_criticality"])
     campaign = run_campaign(world, make_av(world, study["av"]), n_tests=n,
                             adversary=adversary, seed=seed, max_controls=study["max_controls"])
     return campaign.crash, campaign.weight
@@ -211,9 +214,9 @@ def cut_in(args) -> dict:
     av = make_av(world, CUT_IN_AV)
     risk = cut_in_residual_risk(args.cut_in_prob)
     adversary = NadeAdversary(world, surrogates=[matching_surrogate(world, CUT_IN_AV)],
-                              residual_risk=risk)
+                              residual_risk=risk, min_criticality=CUT_IN_MIN_CRITICALITY)
     out = {"av": CUT_IN_AV, "cut_in_prob": args.cut_in_prob, "accel_noise": env.accel_noise,
-           "residual_risk": risk}
+           "residual_risk": risk, "min_criticality": CUT_IN_MIN_CRITICALITY}
     start = time.perf_counter()
     nade = run_campaign(world, av, n_tests=args.cut_in_tests, adversary=adversary, seed=51)
     nade_time = time.perf_counter() - start
@@ -375,28 +378,35 @@ def pooled(samples: list[torch.Tensor]) -> dict:
 def adaptive(args) -> dict:
     if args.adaptive_env == "cut_in":
         env, av_settings = cut_in_env(args.cut_in_prob), CUT_IN_ADAPTIVE_AV
-        risk = cut_in_residual_risk(args.cut_in_prob)
+        risk, threshold = cut_in_residual_risk(args.cut_in_prob), CUT_IN_MIN_CRITICALITY
     else:
         env, av_settings, risk = TESTING_ENV, ADAPTIVE_AV, ADAPTIVE_RESIDUAL_RISK
+        threshold = 1e-6
     world = HighwayWorld(env, num_envs=args.batch, seed=0)
     av = make_av(world, av_settings)
     attentive = {k: v for k, v in av_settings.items() if k != "inattention"}
     weak_decel = args.adaptive_weak_decel or ADAPTIVE_WEAK_DECEL
-    second = (ConstantSpeedSurrogate() if args.adaptive_pair == "constant_speed" else
-              matching_surrogate(world, {**attentive, "max_decel": weak_decel},
-                                 name="idm_weak"))
+    if args.adaptive_pair == "constant_speed":
+        second = ConstantSpeedSurrogate()
+    elif args.adaptive_pair == "idm_late":
+        second = matching_surrogate(world, attentive, name="idm_late", late_steps=1)
+    else:
+        second = matching_surrogate(world, {**attentive, "max_decel": weak_decel},
+                                    name="idm_weak")
     surrogates = [matching_surrogate(world, attentive, name="idm"), second]
     by_seed, samples = {}, {}
     for seed in args.adaptive_seeds:
         runs = {}
         for surrogate in surrogates:
-            adversary = NadeAdversary(world, surrogates=[surrogate], residual_risk=risk)
+            adversary = NadeAdversary(world, surrogates=[surrogate], residual_risk=risk,
+                                      min_criticality=threshold)
             campaign = run_campaign(world, av, n_tests=args.adaptive_tests,
                                     adversary=adversary, seed=seed)
             runs[surrogate.name] = {**summary(campaign.estimate()),
                                     "tests_to_rhw_0.3": converged_at(campaign.samples)}
             samples.setdefault(surrogate.name, []).append(campaign.samples)
-        adversary = NadeAdversary(world, surrogates=surrogates, residual_risk=risk)
+        adversary = NadeAdversary(world, surrogates=surrogates, residual_risk=risk,
+                                  min_criticality=threshold)
         mix = AdaptiveMix(adversary, fit=combine_surrogates,
                           refit_every=max(args.adaptive_tests // 16, args.batch))
         campaign = run_campaign(world, av, n_tests=args.adaptive_tests, adversary=adversary,
@@ -412,7 +422,8 @@ def adaptive(args) -> dict:
     mix_wins = sum(rhw(r, "adaptive_mix") < min(rhw(r, n) for n in singles)
                    for r in by_seed.values())
     return {"environment": args.adaptive_env, "cut_in_prob": env.cut_in_prob,
-            "accel_noise": env.accel_noise, "residual_risk": risk, "av": av_settings,
+            "accel_noise": env.accel_noise, "residual_risk": risk,
+            "min_criticality": threshold, "av": av_settings,
             "surrogates": singles, "tests_per_run": args.adaptive_tests,
             "seeds": list(by_seed),
             "pooled": {name: pooled(parts) for name, parts in samples.items()},
@@ -424,31 +435,43 @@ def adaptive(args) -> dict:
 
 
 def d2rl(args) -> dict:
-    world = HighwayWorld(TESTING_ENV, num_envs=args.batch, seed=0)
-    av = make_av(world, WEAK_AV)
-    surrogate = matching_surrogate(world, WEAK_AV)
+    if args.d2rl_env == "cut_in":
+        env, av_settings = cut_in_env(args.cut_in_prob), CUT_IN_AV
+        risk, threshold = cut_in_residual_risk(args.cut_in_prob), CUT_IN_MIN_CRITICALITY
+    else:
+        env, av_settings, risk = TESTING_ENV, WEAK_AV, WEAK_RESIDUAL_RISK
+        threshold = 1e-6
+    world = HighwayWorld(env, num_envs=args.batch, seed=0)
+    av = make_av(world, av_settings)
+    surrogate = matching_surrogate(world, av_settings)
     config = D2rlConfig(train_tests=args.d2rl_train_tests,
                         batch_decisions=max(64, args.d2rl_train_tests // 32))
     adversary = D2rlAdversary(world, surrogates=[surrogate], config=config,
-                              residual_risk=WEAK_RESIDUAL_RISK, seed=41)
+                              residual_risk=risk, seed=41, min_criticality=threshold)
     start = time.perf_counter()
     training, trainer = train_d2rl(world, av, adversary, seed=42)
     train_time = time.perf_counter() - start
     learned = run_campaign(world, av, n_tests=args.d2rl_tests, adversary=adversary, seed=43)
-    nade_adv = NadeAdversary(world, surrogates=[surrogate], residual_risk=WEAK_RESIDUAL_RISK)
+    nade_adv = NadeAdversary(world, surrogates=[surrogate], residual_risk=risk,
+                             min_criticality=threshold)
     nade = run_campaign(world, av, n_tests=args.d2rl_tests, adversary=nade_adv, seed=43)
-    nde = run_campaign(world, av, n_tests=args.d2rl_tests, seed=44)
-    out = {"av": WEAK_AV, "residual_risk": WEAK_RESIDUAL_RISK, "levels": list(config.levels),
+    nde = run_campaign(world, av, n_tests=args.d2rl_nde_tests or args.d2rl_tests, seed=44)
+    out = {"environment": args.d2rl_env, "cut_in_prob": env.cut_in_prob,
+           "accel_noise": env.accel_noise, "av": av_settings, "residual_risk": risk,
+           "levels": list(config.levels),
            "training": {"tests": training.weight.numel(), "updates": len(trainer.history),
                         "seconds": train_time,
                         "first": trainer.history[0] if trainer.history else None,
                         "last": trainer.history[-1] if trainer.history else None}}
     for name, campaign in (("d2rl", learned), ("nade", nade), ("nde", nde)):
         est = campaign.estimate()
-        out[name] = {**summary(est), "tests_to_rhw_0.3": converged_at(campaign.samples)}
-    ref, est = out["nde"], out["d2rl"]
-    se = math.hypot(ref["half_width_90"], est["half_width_90"]) / 1.645
-    out["z_d2rl_vs_nde"] = (est["mean"] - ref["mean"]) / se if se > 0 else None
+        out[name] = {**summary(est), "tests_to_rhw_0.3": converged_at(campaign.samples),
+                     "variance_ratio_mc_over_method": (est.mean * (1 - est.mean) / est.std**2
+                                                       if est.std > 0 else None)}
+    for ref_name in ("nde", "nade"):
+        ref, est = out[ref_name], out["d2rl"]
+        se = math.hypot(ref["half_width_90"], est["half_width_90"]) / 1.645
+        out[f"z_d2rl_vs_{ref_name}"] = (est["mean"] - ref["mean"]) / se if se > 0 else None
     return out
 
 
@@ -461,10 +484,11 @@ def main():
     parser.add_argument("--tests-per-repeat", type=int, default=500)
     parser.add_argument("--efficiency-tests", type=int, default=32_768)
     parser.add_argument("--adaptive-tests", type=int, default=16_384)
-    parser.add_argument("--adaptive-pair", choices=("constant_speed", "idm_weak"),
+    parser.add_argument("--adaptive-pair", choices=("constant_speed", "idm_weak", "idm_late"),
                         default="constant_speed",
                         help="the second surrogate beside the attentive IDM one: constant "
-                             "speed, or IDM braking at most ADAPTIVE_WEAK_DECEL")
+                             "speed, IDM braking at most ADAPTIVE_WEAK_DECEL, or IDM "
+                             "reacting one decision step late")
     parser.add_argument("--adaptive-env", choices=("noisy", "cut_in"), default="noisy",
                         help="the adaptive study's environment: the noisy drivers "
                              "(ADAPTIVE_AV) or the cut-in study's (CUT_IN_ADAPTIVE_AV)")
@@ -476,6 +500,11 @@ def main():
                              "each method per seed)")
     parser.add_argument("--d2rl-train-tests", type=int, default=8_192)
     parser.add_argument("--d2rl-tests", type=int, default=16_384)
+    parser.add_argument("--d2rl-nde-tests", type=int, default=0,
+                        help="crude Monte Carlo tests beside D2RL (default: --d2rl-tests)")
+    parser.add_argument("--d2rl-env", choices=("noisy", "cut_in"), default="noisy",
+                        help="D2RL's study: the weak AV among noisy drivers, or the "
+                             "cut-in study's AV")
     parser.add_argument("--cut-in-prob", type=float, default=CUT_IN_PROB,
                         help="unadvised lane changes per step and side (section cut_in)")
     parser.add_argument("--cut-in-tests", type=int, default=16_384,

@@ -319,3 +319,18 @@ def test_nade_reads_the_cut_ins_exposure_from_the_naturalistic_model():
     cut = (left_leader > 0) & fits[:, 0] & (advised != 1)
     assert cut.any()
     assert torch.allclose(p_nade[:, 2, 31][cut], torch.tensor(0.02))
+
+
+def test_a_late_surrogate_reacts_a_decision_step_later():
+    # the leader brakes at 4 m/s^2 for a second, 5 m ahead: an AV reacting at the next
+    # decision brakes in time, one reacting a step later does not
+    params = HighwayParams()
+    kwargs = dict(gap=torch.tensor([5.0]), av_speed=torch.tensor([30.0]),
+                  other_speed=torch.tensor([30.0]), other_ahead=torch.tensor([True]),
+                  other_accel=torch.tensor([-4.0]), other_accel_after=torch.zeros(1),
+                  av_accel=torch.zeros(1), settings=ChallengeSettings(), params=params)
+    prompt = maneuver_challenge(surrogate=IdmSurrogate(), **kwargs)
+    late = maneuver_challenge(surrogate=IdmSurrogate(late_steps=1), **kwargs)
+    assert prompt == 0.0 and late == 1.0
+    with pytest.raises(ConfigError, match="late_steps"):
+        IdmSurrogate(late_steps=-1)

@@ -10,7 +10,8 @@ rollout of the pair (AV, background vehicle):
   decision steps drives its current IDM acceleration (its naturalistic mean) plus a
   *follow-up* deviation towards the AV, then its IDM acceleration again;
 - the AV holds the action it has chosen for the current step (known: AV and background
-  act at the same time), then follows the surrogate, re-deciding every decision step
+  act at the same time) and, for a surrogate with ``late_steps``, that many decision
+  steps more (a late reaction), then follows the surrogate, re-deciding every decision step
   when the background vehicle is ahead of it, holding its acceleration when behind;
 - the AV keeps its lane over the horizon.
 
@@ -44,10 +45,14 @@ from sandbox.worlds.traffic.params import DriverParams, HighwayParams
 class Surrogate:
     """A model of the AV's longitudinal response behind a leader.
 
-    Subclasses implement :meth:`accel`; ``name`` labels results.
+    Subclasses implement :meth:`accel`; ``name`` labels results; ``late_steps`` is the
+    number of decision steps after the current one during which the modelled AV keeps
+    its current acceleration before it starts to follow :meth:`accel` (0: it reacts at
+    the next decision).
     """
 
     name = "surrogate"
+    late_steps = 0
 
     def accel(self, speed: torch.Tensor, gap: torch.Tensor, leader_speed: torch.Tensor):
         """The AV's acceleration, m/s^2, for its speed (m/s), gap (m) and leader speed (m/s)."""
@@ -63,15 +68,21 @@ class IdmSurrogate(Surrogate):
         max_decel: hardest braking assumed, m/s^2.
         max_accel: strongest acceleration, m/s^2.
         name: label in results.
+        late_steps: decision steps the AV keeps its current acceleration before it
+            reacts (a late, e.g. inattentive, driver; 0: it reacts at the next decision).
     """
 
     driver: DriverParams = dataclasses.field(default_factory=DriverParams)
     max_decel: float = 8.0
     max_accel: float = 3.0
     name: str = "idm"
+    late_steps: int = 0
 
     def __post_init__(self):
         check_range("max_decel", self.max_decel, low=0.0, low_open=True)
+        if isinstance(self.late_steps, bool) or not isinstance(self.late_steps, int) or (
+                self.late_steps < 0):
+            raise ConfigError("late_steps", self.late_steps, "an integer >= 0")
 
     def accel(self, speed, gap, leader_speed):
         """IDM acceleration clipped to ``[-max_decel, max_accel]``, m/s^2."""
@@ -206,6 +217,7 @@ def maneuver_challenge(
     end_follow = begin + steps * per_decision
     a_av, a_other = av_accel.unsqueeze(-1), other_accel.unsqueeze(-1)
     min_gap = gap
+    react = max(1, (1 + surrogate.late_steps) * per_decision)
     for step in range(int(round(settings.horizon / dt))):
         if step >= begin and (step - begin) % per_decision == 0:
             base = after
@@ -216,7 +228,7 @@ def maneuver_challenge(
                                         sensing_range=params.sensing_range)
             a_other = (base + deviation * (step < end_follow)).clamp(
                 params.accel_min, params.accel_max)
-        if step > 0 and step % per_decision == 0:
+        if step >= react and step % per_decision == 0:
             a_av = surrogate.accel(av_speed, gap, other_speed) * ahead + a_av * (1.0 - ahead)
         new_av = (av_speed + a_av * dt).clamp(params.speed_min, params.speed_max)
         new_other = (other_speed + a_other * dt).clamp(params.speed_min, params.speed_max)
@@ -319,6 +331,7 @@ def platoon_challenge(
     a_av, a_lead = av_accel.unsqueeze(-1), leader_accel.unsqueeze(-1)
     a_front = front_accel.unsqueeze(-1)
     min_gap = gap
+    react = max(1, (1 + surrogate.late_steps) * per_decision)
     for step in range(int(round(settings.horizon / dt))):
         if step >= begin and (step - begin) % per_decision == 0:
             a_front = (after + deviation * (step < end_follow)).clamp(
@@ -327,7 +340,8 @@ def platoon_challenge(
             a_lead = idm_acceleration(v_lead, lead_gap, v_front, **idm,
                                       sensing_range=params.sensing_range).clamp(
                 params.accel_min, params.accel_max)
-            a_av = surrogate.accel(v_av, gap, v_lead)
+            if step >= react:
+                a_av = surrogate.accel(v_av, gap, v_lead)
         new_av = (v_av + a_av * dt).clamp(params.speed_min, params.speed_max)
         new_lead = (v_lead + a_lead * dt).clamp(params.speed_min, params.speed_max)
         new_front = (v_front + a_front * dt).clamp(params.speed_min, params.speed_max)
