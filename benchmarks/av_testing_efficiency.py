@@ -372,16 +372,23 @@ def pooled(samples: list[torch.Tensor]) -> dict:
     relative_variance = est.n * (est.relative_half_width / 1.645) ** 2
     return {"tests": est.n, "mean": est.mean, "relative_half_width": est.relative_half_width,
             "relative_variance": relative_variance,
-            "tests_to_rhw_0.3": math.ceil(1.645**2 * relative_variance / 0.09)}
+            "tests_to_rhw_0.3": (math.ceil(1.645**2 * relative_variance / 0.09)
+                                 if math.isfinite(relative_variance) else None)}
+
+
+def _setting(args, name: str, *, cut_in_av: dict, noisy_av: dict, noisy_risk: float):
+    """``(env, AV settings, residual risk, criticality threshold)`` of a study: the
+    cut-in study's (at ``--cut-in-prob``) or the noisy drivers' with ``noisy_av``."""
+    if name == "cut_in":
+        return (cut_in_env(args.cut_in_prob), cut_in_av,
+                cut_in_residual_risk(args.cut_in_prob), CUT_IN_MIN_CRITICALITY)
+    return TESTING_ENV, noisy_av, noisy_risk, 1e-6
 
 
 def adaptive(args) -> dict:
-    if args.adaptive_env == "cut_in":
-        env, av_settings = cut_in_env(args.cut_in_prob), CUT_IN_ADAPTIVE_AV
-        risk, threshold = cut_in_residual_risk(args.cut_in_prob), CUT_IN_MIN_CRITICALITY
-    else:
-        env, av_settings, risk = TESTING_ENV, ADAPTIVE_AV, ADAPTIVE_RESIDUAL_RISK
-        threshold = 1e-6
+    env, av_settings, risk, threshold = _setting(
+        args, args.adaptive_env, cut_in_av=CUT_IN_ADAPTIVE_AV, noisy_av=ADAPTIVE_AV,
+        noisy_risk=ADAPTIVE_RESIDUAL_RISK)
     world = HighwayWorld(env, num_envs=args.batch, seed=0)
     av = make_av(world, av_settings)
     attentive = {k: v for k, v in av_settings.items() if k != "inattention"}
@@ -435,12 +442,9 @@ def adaptive(args) -> dict:
 
 
 def d2rl(args) -> dict:
-    if args.d2rl_env == "cut_in":
-        env, av_settings = cut_in_env(args.cut_in_prob), CUT_IN_AV
-        risk, threshold = cut_in_residual_risk(args.cut_in_prob), CUT_IN_MIN_CRITICALITY
-    else:
-        env, av_settings, risk = TESTING_ENV, WEAK_AV, WEAK_RESIDUAL_RISK
-        threshold = 1e-6
+    env, av_settings, risk, threshold = _setting(
+        args, args.d2rl_env, cut_in_av=CUT_IN_AV, noisy_av=WEAK_AV,
+        noisy_risk=WEAK_RESIDUAL_RISK)
     world = HighwayWorld(env, num_envs=args.batch, seed=0)
     av = make_av(world, av_settings)
     surrogate = matching_surrogate(world, av_settings)
