@@ -109,6 +109,19 @@ def weight_tail(campaign) -> dict:
             "largest_1pct_share": float(top[:max(1, w.numel() // 100)].sum() / w.sum())}
 
 
+def against_crude(campaign) -> dict:
+    """An importance-sampling campaign's estimate, its tests to relative half-width 0.3,
+    crude Monte Carlo's 30.1/mu at that estimate, their ratio and the variance ratio."""
+    est = campaign.estimate()
+    converged = converged_at(campaign.samples)
+    crude = crude_tests_needed(est.mean) if 0 < est.mean < 1 else math.inf
+    return {"nade": summary(est), "nade_tests_to_rhw_0.3": converged,
+            "crude_tests_needed_30.1_over_mu": crude,
+            "reduction": (crude / converged) if converged else None,
+            "variance_ratio_mc_over_nade": (est.mean * (1 - est.mean) / est.std**2
+                                            if est.std > 0 else None)}
+
+
 def rhw_at(samples, budgets) -> dict:
     rhw = running_relative_half_width(samples)
     return {str(n): float(rhw[n - 1]) for n in budgets if n <= samples.numel()}
@@ -221,14 +234,8 @@ def cut_in(args) -> dict:
     nade = run_campaign(world, av, n_tests=args.cut_in_tests, adversary=adversary, seed=51)
     nade_time = time.perf_counter() - start
     est = nade.estimate()
-    converged = converged_at(nade.samples)
-    crude = crude_tests_needed(est.mean) if 0 < est.mean < 1 else math.inf
     out.update({
-        "nade": summary(est), "nade_tests_to_rhw_0.3": converged,
-        "crude_tests_needed_30.1_over_mu": crude,
-        "reduction": (crude / converged) if converged else None,
-        "variance_ratio_mc_over_nade": (est.mean * (1 - est.mean) / est.std**2
-                                        if est.std > 0 else None),
+        **against_crude(nade),
         "rhw_at": rhw_at(nade.samples, (256, 512, 1024, 2048, 4096, 8192, 16384)),
         "mean_weight": float(nade.weight.mean()), "weight_tail": weight_tail(nade),
         "controlled_steps_per_test": float(nade.controlled.double().mean()),
@@ -348,16 +355,8 @@ def efficiency(args) -> dict:
     start = time.perf_counter()
     nade = run_campaign(world, av, n_tests=args.efficiency_tests, adversary=adversary, seed=21)
     nade_time = time.perf_counter() - start
-    est = nade.estimate()
-    converged = converged_at(nade.samples)
-    crude = crude_tests_needed(est.mean) if 0 < est.mean < 1 else math.inf
-    ratio = est.mean * (1 - est.mean) / est.std**2 if est.std > 0 else None
     return {
-        **out, "nade": summary(est),
-        "nade_tests_to_rhw_0.3": converged,
-        "crude_tests_needed_30.1_over_mu": crude,
-        "reduction": (crude / converged) if converged else None,
-        "variance_ratio_mc_over_nade": ratio,
+        **out, **against_crude(nade),
         "rhw_at": rhw_at(nade.samples, (4096, 8192, 16384, 32768, 65536)),
         "weight_tail": weight_tail(nade),
         "controlled_steps_per_test": float(nade.controlled.double().mean()),

@@ -126,21 +126,29 @@ class HighwayWorld(World):
             self._scene_cache = (state, compute_scene(state, self.params))
         return self._scene_cache[1]
 
-    def naturalistic_probabilities(self, state: HighwayState | None = None) -> torch.Tensor:
-        """The naturalistic model's ``p(u|s)`` for every background vehicle.
+    def naturalistic_probabilities(self, state: HighwayState | None = None, *,
+                                   vehicles: torch.Tensor | None = None) -> torch.Tensor:
+        """The naturalistic model's ``p(u|s)`` for every background vehicle, or some.
 
         Args:
             state: default the current state.
+            vehicles: ``[B, K]`` int64 world indices (0..V-1) of the vehicles wanted; None
+                for every background vehicle (``1..V-1``).
 
         Returns:
-            ``[B, n_background, n_accels + 2]`` float32, rows summing to 1 (zero on
+            ``[B, n_background or K, n_accels + 2]`` float32, rows summing to 1 (zero on
             masked lane changes).
         """
         scene = self.scene(state)
+        if vehicles is None:
+            idm, advice, fits = scene.idm_accel[:, 1:], scene.advice[:, 1:], scene.fits[:, 1:]
+        else:
+            idm, advice = scene.idm_accel.gather(1, vehicles), scene.advice.gather(1, vehicles)
+            fits = scene.fits.gather(1, vehicles.unsqueeze(-1).expand(-1, -1, 2))
         return naturalistic_probabilities(
-            scene.idm_accel[:, 1:], scene.advice[:, 1:], grid=self.grid,
-            noise=self.params.accel_noise, lane_change_prob=self.params.lane_change_prob,
-            cut_in_prob=self.params.cut_in_prob, fits=scene.fits[:, 1:],
+            idm, advice, grid=self.grid, noise=self.params.accel_noise,
+            lane_change_prob=self.params.lane_change_prob,
+            cut_in_prob=self.params.cut_in_prob, fits=fits,
         )
 
     def set_layout(self, *, position, lane, speed) -> dict[str, torch.Tensor]:

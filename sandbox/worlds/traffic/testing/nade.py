@@ -28,7 +28,6 @@ from collections.abc import Sequence
 import torch
 
 from sandbox.core.errors import ConfigError, check_range
-from sandbox.worlds.traffic.drivers import naturalistic_probabilities
 from sandbox.worlds.traffic.testing.surrogates import (
     ChallengeSettings,
     Surrogate,
@@ -157,14 +156,7 @@ class NadeAdversary:
 
     def candidate_probabilities(self, candidates: torch.Tensor) -> torch.Tensor:
         """``p(u|s)`` of the candidates, ``[B, 7, A]`` (zero rows for missing ones)."""
-        scene, p = self.world.scene(), self.params
-        index = candidates.clamp(min=0)
-        probs = naturalistic_probabilities(
-            scene.idm_accel.gather(1, index), scene.advice.gather(1, index),
-            grid=self.world.grid, noise=p.accel_noise, lane_change_prob=p.lane_change_prob,
-            cut_in_prob=p.cut_in_prob, fits=scene.fits.gather(
-                1, index.unsqueeze(-1).expand(-1, -1, 2)),
-        )
+        probs = self.world.naturalistic_probabilities(vehicles=candidates.clamp(min=0))
         # the AV itself (index 0) is not a background vehicle: it is never a candidate
         return probs * (candidates > 0).unsqueeze(-1)
 

@@ -59,7 +59,6 @@ from collections.abc import Mapping
 import torch
 
 from sandbox.core.errors import ConfigError, check_range
-from sandbox.worlds.traffic.drivers import naturalistic_probabilities
 
 #: Platoon roles that can be tilted, in the order of the adversary's tensors.
 ROLES = ("leader", "front", "front_2", "front_3")
@@ -156,15 +155,9 @@ class PlatoonTiltAdversary:
             bool (the vehicle exists, its role's ``theta`` is not 0 and its ``p`` is
             finite).
         """
-        scene, p = self.world.scene(), self.params
         vehicle = self.platoon()
-        index = vehicle.clamp(min=0)
-        probs = naturalistic_probabilities(
-            scene.idm_accel.gather(1, index), scene.advice.gather(1, index),
-            grid=self.world.grid, noise=p.accel_noise, lane_change_prob=p.lane_change_prob,
-            cut_in_prob=p.cut_in_prob, fits=scene.fits.gather(
-                1, index.unsqueeze(-1).expand(-1, -1, 2)),
-        ).to(torch.float64)
+        probs = self.world.naturalistic_probabilities(
+            vehicles=vehicle.clamp(min=0)).to(torch.float64)
         theta = self.theta.unsqueeze(0).expand(vehicle.shape[0], -1)
         tilted = tilt(probs, theta, self.feature)
         q = (1.0 - self.eps) * tilted + self.eps * probs
