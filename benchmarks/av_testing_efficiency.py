@@ -18,9 +18,13 @@
    Section ``tilt_unbiasedness``: the platoon tilt (its own cross-entropy pilot) on the
    weak AV against the model card's crude Monte Carlo value (z, mean weight, coverage of
    blocks of ``--tests-per-repeat`` tests).
-3. Adaptive mix: an AV between the surrogates (IDM, but inattentive with probability
-   0.3 per step), tested by NADE with each single surrogate and with the mix re-fitted by
-   ``sandbox.optimize.combine_surrogates``; relative half-width at the same budget.
+3. Adaptive mix: an AV unlike each surrogate, tested by NADE with each single surrogate
+   and with the mix re-fitted by ``sandbox.optimize.combine_surrogates``; relative
+   half-width at the same budget and, over all ``--adaptive-seeds``, the pooled per-test
+   variance and the tests to 0.3 it implies. ``--adaptive-env``: the noisy drivers' AV
+   (IDM, inattentive with probability 0.3 per step), the cut-in study's, or ``fleet``
+   (``FLEET_AV``: each test drives a late-reacting or a weakly braking variant; a late
+   and a weak IDM surrogate).
 4. D2RL: the learned control level (PPO on critical steps only) against NADE on the weak
    AV: training tests, then the relative half-width of both at the same evaluation
    budget and the z-score of D2RL against crude Monte Carlo.
@@ -52,7 +56,7 @@ import torch
 
 from sandbox.optimize import combine_surrogates
 from sandbox.solvers.d2rl import D2rlAdversary, D2rlConfig, train_d2rl
-from sandbox.worlds.traffic import HighwayWorld
+from sandbox.worlds.traffic import FleetPolicy, HighwayWorld
 from sandbox.worlds.traffic.testing import (
     AdaptiveMix,
     ConstantSpeedSurrogate,
@@ -75,6 +79,10 @@ from sandbox.worlds.traffic.testing.studies import (
     CUT_IN_CHECK_PROB,
     CUT_IN_MIN_CRITICALITY,
     CUT_IN_PROB,
+    FLEET_AV,
+    FLEET_CHALLENGE,
+    FLEET_CUT_IN_PROB,
+    FLEET_RISK_PER_CUT_IN,
     ROBUST_AV,
     ROBUST_CHALLENGE,
     ROBUST_LOOKAHEAD_RISK,
@@ -85,6 +93,7 @@ from sandbox.worlds.traffic.testing.studies import (
     WEAK_RESIDUAL_RISK,
     cut_in_env,
     cut_in_residual_risk,
+    fleet_surrogates,
     make_av,
     matching_surrogate,
 )
@@ -367,10 +376,13 @@ def efficiency(args) -> dict:
 def pooled(samples: list[torch.Tensor]) -> dict:
     """Independent runs' samples as one estimate: the mean, the per-test relative
     variance ``s^2 / mu^2`` and the tests it implies to relative half-width 0.3."""
-    est = estimate(torch.cat(samples))
+    joined = torch.cat(samples)
+    est = estimate(joined)
     relative_variance = est.n * (est.relative_half_width / 1.645) ** 2
     return {"tests": est.n, "mean": est.mean, "relative_half_width": est.relative_half_width,
             "relative_variance": relative_variance,
+            "largest_test_share": (float(joined.max() / joined.sum())
+                                   if joined.sum() > 0 else None),
             "tests_to_rhw_0.3": (math.ceil(1.645**2 * relative_variance / 0.09)
                                  if math.isfinite(relative_variance) else None)}
 
@@ -384,12 +396,19 @@ def _setting(args, name: str, *, cut_in_av: dict, noisy_av: dict, noisy_risk: fl
     return TESTING_ENV, noisy_av, noisy_risk, 1e-6
 
 
-def adaptive(args) -> dict:
+def _adaptive_setting(args):
+    """``(env, world, AV, AV settings, surrogates, residual risk, threshold, challenge)``
+    of the adaptive study that ``--adaptive-env`` names."""
+    if args.adaptive_env == "fleet":
+        env = cut_in_env(FLEET_CUT_IN_PROB)
+        world = HighwayWorld(env, num_envs=args.batch, seed=0)
+        return (env, world, FleetPolicy(world, **FLEET_AV), FLEET_AV,
+                fleet_surrogates(world), FLEET_RISK_PER_CUT_IN * FLEET_CUT_IN_PROB, 0.0,
+                FLEET_CHALLENGE)
     env, av_settings, risk, threshold = _setting(
         args, args.adaptive_env, cut_in_av=CUT_IN_ADAPTIVE_AV, noisy_av=ADAPTIVE_AV,
         noisy_risk=ADAPTIVE_RESIDUAL_RISK)
     world = HighwayWorld(env, num_envs=args.batch, seed=0)
-    av = make_av(world, av_settings)
     attentive = {k: v for k, v in av_settings.items() if k != "inattention"}
     weak_decel = args.adaptive_weak_decel or ADAPTIVE_WEAK_DECEL
     if args.adaptive_pair == "constant_speed":
@@ -400,19 +419,26 @@ def adaptive(args) -> dict:
         second = matching_surrogate(world, {**attentive, "max_decel": weak_decel},
                                     name="idm_weak")
     surrogates = [matching_surrogate(world, attentive, name="idm"), second]
+    return (env, world, make_av(world, av_settings), av_settings, surrogates, risk,
+            threshold, None)
+
+
+def adaptive(args) -> dict:
+    env, world, av, av_settings, surrogates, risk, threshold, challenge = _adaptive_setting(
+        args)
     by_seed, samples = {}, {}
     for seed in args.adaptive_seeds:
         runs = {}
         for surrogate in surrogates:
             adversary = NadeAdversary(world, surrogates=[surrogate], residual_risk=risk,
-                                      min_criticality=threshold)
+                                      min_criticality=threshold, challenge=challenge)
             campaign = run_campaign(world, av, n_tests=args.adaptive_tests,
                                     adversary=adversary, seed=seed)
             runs[surrogate.name] = {**summary(campaign.estimate()),
                                     "tests_to_rhw_0.3": converged_at(campaign.samples)}
             samples.setdefault(surrogate.name, []).append(campaign.samples)
         adversary = NadeAdversary(world, surrogates=surrogates, residual_risk=risk,
-                                  min_criticality=threshold)
+                                  min_criticality=threshold, challenge=challenge)
         mix = AdaptiveMix(adversary, fit=combine_surrogates,
                           refit_every=max(args.adaptive_tests // 16, args.batch))
         campaign = run_campaign(world, av, n_tests=args.adaptive_tests, adversary=adversary,
@@ -492,9 +518,12 @@ def main():
                         help="the second surrogate beside the attentive IDM one: constant "
                              "speed, IDM braking at most ADAPTIVE_WEAK_DECEL, or IDM "
                              "reacting one decision step late")
-    parser.add_argument("--adaptive-env", choices=("noisy", "cut_in"), default="noisy",
-                        help="the adaptive study's environment: the noisy drivers "
-                             "(ADAPTIVE_AV) or the cut-in study's (CUT_IN_ADAPTIVE_AV)")
+    parser.add_argument("--adaptive-env", choices=("noisy", "cut_in", "fleet"),
+                        default="noisy",
+                        help="the adaptive study: the noisy drivers (ADAPTIVE_AV), the "
+                             "cut-in study's (CUT_IN_ADAPTIVE_AV), or the fleet AV among "
+                             "cut-ins (FLEET_AV and its two surrogates; --adaptive-pair "
+                             "does not apply)")
     parser.add_argument("--adaptive-weak-decel", type=float, default=None,
                         help="braking limit of the idm_weak surrogate (default: the "
                              "study's ADAPTIVE_WEAK_DECEL)")

@@ -1,9 +1,10 @@
 """Analytic drivers of the highway world: the naturalistic model and IDM + MOBIL.
 
-Registered as policies ``"naturalistic"`` (role ``background``) and ``"idm_mobil"``
-(role ``av``). Both read only their observations: the naturalistic model uses the
-``idm_accel`` and ``mobil_advice`` features, IDM + MOBIL recomputes both from the
-three-lane view with its own parameters.
+Registered as policies ``"naturalistic"`` (role ``background``), ``"idm_mobil"`` and
+``"av_fleet"`` (role ``av``: a test draws one of several ``idm_mobil`` variants). They
+read only their observations: the naturalistic model uses the ``idm_accel`` and
+``mobil_advice`` features, IDM + MOBIL recomputes both from the three-lane view with its
+own parameters.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import torch
 
 from sandbox.core.errors import ConfigError, check_range
 from sandbox.core.policy import Policy
+from sandbox.core.seeding import derive_seed
 from sandbox.worlds.traffic.drivers import naturalistic_probabilities, sample_naturalistic
 from sandbox.worlds.traffic.observation import feature, view_from_obs
 from sandbox.worlds.traffic.params import DriverParams
@@ -92,10 +94,18 @@ class AvDriverConfig:
     """Probability per decision step that the AV keeps its previous acceleration and lane."""
     lane_changes: bool = True
     """Whether the AV changes lane when MOBIL advises."""
+    reaction_delay: int = 0
+    """Decision steps between an observation and the action taken on it (a perception
+    and reaction latency): the AV applies what it decided that many steps earlier, and
+    at a test's first steps what it decides from the first observation."""
 
     def __post_init__(self):
         check_range("max_decel", self.max_decel, low=0.0, low_open=True)
         check_range("inattention", self.inattention, low=0.0, high=1.0)
+        if isinstance(self.reaction_delay, bool) or not isinstance(
+                self.reaction_delay, int) or self.reaction_delay < 0:
+            raise ConfigError("reaction_delay", self.reaction_delay,
+                              "an integer number of decision steps >= 0")
 
 
 class IdmMobilPolicy(Policy):
@@ -107,7 +117,7 @@ class IdmMobilPolicy(Policy):
         role: must be ``"av"``.
         **params: overrides of :class:`~sandbox.worlds.traffic.params.DriverParams` fields
             (``time_headway=0.8`` ...) and of :class:`AvDriverConfig` fields
-            (``max_decel``, ``inattention``, ``lane_changes``).
+            (``max_decel``, ``inattention``, ``lane_changes``, ``reaction_delay``).
     """
 
     name = "idm_mobil"
@@ -126,9 +136,29 @@ class IdmMobilPolicy(Policy):
         self.assumed_follower = dataclasses.asdict(world.params.background)
         self.sensing_range = world.params.sensing_range
         self.accel_high = world.params.av_accel_high
+        self._pending: list[torch.Tensor] = []  # decided, not yet applied (oldest first)
+
+    def reset(self, seed: int | None = None) -> None:
+        """Restart the random stream and forget decisions not yet applied."""
+        super().reset(seed)
+        self._pending = []
 
     def act(self, obs, mask=None, deterministic=False):
         """``[B, 1, 2]`` actions: IDM acceleration (clipped) and MOBIL's lane change."""
+        action = self._decide(obs, deterministic)
+        delay = self.config.reaction_delay
+        if delay == 0:
+            return action
+        # a test's first observation (time 0) fills the latency with its own decision
+        start = (obs[..., feature("time")] == 0).unsqueeze(-1)
+        if len(self._pending) != delay or self._pending[0].shape != action.shape:
+            self._pending = [action] * delay
+        self._pending = [torch.where(start, action, old) for old in self._pending]
+        applied, self._pending = self._pending[0], [*self._pending[1:], action]
+        return applied
+
+    def _decide(self, obs, deterministic):
+        """The action decided from ``obs`` (before any reaction delay)."""
         view = view_from_obs(obs)
         accel, advice = lane_change_advice(
             **view, own=dataclasses.asdict(self.driver), follower=self.assumed_follower,
@@ -147,3 +177,65 @@ class IdmMobilPolicy(Policy):
         """Driver parameters and settings, for results tables."""
         return {"policy": self.name, **dataclasses.asdict(self.driver),
                 **dataclasses.asdict(self.config)}
+
+
+class FleetPolicy(Policy):
+    """The AV under test drawn from a fleet: each test drives one of several variants.
+
+    At a test's first observation (time 0) each environment draws one IDM + MOBIL
+    variant with the given shares and keeps it to the test's end, so the crash rate per
+    test is the shares' average of the variants' rates: an AV that, as a whole, is
+    unlike each of its variants (and unlike any surrogate modelled on one of them).
+
+    Args:
+        world: the highway world.
+        role: must be ``"av"``.
+        variants: one mapping of :class:`IdmMobilPolicy` parameters per variant (two or
+            more).
+        shares: each variant's probability per test (positive, summing to 1); equal
+            shares by default.
+    """
+
+    name = "av_fleet"
+
+    def __init__(self, world, role: str = "av", variants=(), shares=None):
+        super().__init__(_role_of(world, role, "av", self.name), device=world.device)
+        if not isinstance(variants, (list, tuple)) or len(variants) < 2 or not all(
+                isinstance(v, dict) for v in variants):
+            raise ConfigError(f"{self.name}.variants", variants,
+                              "a list of two or more mappings of idm_mobil parameters")
+        shares = [1.0 / len(variants)] * len(variants) if shares is None else list(shares)
+        if len(shares) != len(variants) or any(
+                not isinstance(s, (int, float)) or s <= 0 for s in shares) or abs(
+                sum(shares) - 1.0) > 1e-9:
+            raise ConfigError(f"{self.name}.shares", shares,
+                              f"{len(variants)} positive probabilities summing to 1")
+        self.variants = [IdmMobilPolicy(world, role, **v) for v in variants]
+        self.settings = [dict(v) for v in variants]
+        self.shares = torch.tensor(shares, dtype=torch.float64, device=self.device)
+        self._variant: torch.Tensor | None = None  # [B] the variant each test drives
+
+    def reset(self, seed: int | None = None) -> None:
+        """Restart the fleet's draws and every variant's random stream and memory."""
+        super().reset(seed)
+        for i, variant in enumerate(self.variants):
+            variant.reset(None if seed is None else derive_seed(seed, f"variant{i}"))
+        self._variant = None
+
+    def act(self, obs, mask=None, deterministic=False):
+        """``[B, 1, 2]`` actions of each test's variant."""
+        actions = torch.stack([v.act(obs, mask, deterministic) for v in self.variants])
+        start = obs[:, 0, feature("time")] == 0
+        if self._variant is None or self._variant.shape[0] != obs.shape[0]:
+            self._variant = torch.zeros(obs.shape[0], dtype=torch.int64, device=obs.device)
+            start = torch.ones_like(start)
+        draw = torch.multinomial(self.shares.to(obs.device), obs.shape[0], replacement=True,
+                                 generator=self.generator)
+        self._variant = torch.where(start, draw, self._variant)
+        index = self._variant.view(1, -1, 1, 1).expand(1, *actions.shape[1:])
+        return actions.gather(0, index).squeeze(0)
+
+    def describe(self) -> dict:
+        """The variants' settings and shares, for results tables."""
+        return {"policy": self.name, "variants": self.settings,
+                "shares": self.shares.tolist()}

@@ -139,3 +139,37 @@ def cut_in_env(cut_in_prob: float = CUT_IN_PROB) -> HighwayParams:
 def cut_in_residual_risk(cut_in_prob: float = CUT_IN_PROB) -> float:
     """NADE's residual risk in the cut-in study at ``cut_in_prob``."""
     return CUT_IN_RISK_PER_CUT_IN * cut_in_prob
+
+
+#: The adaptive mix's AV in the cut-in setting: a fleet whose tests each drive one of two
+#: variants of the default AV (lane keeping), equally often: one reacts a decision step
+#: late (a one-second perception latency) but brakes up to 8 m/s^2, the other reacts at
+#: once but brakes at most 1 m/s^2. Neither variant crashed in 65,536 naturalistic tests
+#: without cut-ins (the late one in 131,072), so every crash follows a maneuver of a
+#: neighbour. The fleet is unlike each surrogate below: each over-rates the cut-ins one
+#: variant survives and under-rates (challenge 0) some that the other does not.
+FLEET_AV = {"variants": [{"lane_changes": False, "reaction_delay": 1},
+                         {"lane_changes": False, "max_decel": 1.0}]}
+#: Unadvised lane changes per step and side in the fleet study (crash rate about 2.6e-3):
+#: the cut-ins a single surrogate under-rates are then frequent enough for a campaign of
+#: some 10^5 tests to draw them.
+FLEET_CUT_IN_PROB = 3e-3
+#: The fleet study's challenge: the surrogate's own rollout with the cut-in vehicle at its
+#: naturalistic mean after the maneuver (no follow-up deviations), so a surrogate that
+#: survives a cut-in calls it harmless (challenge 0) instead of rating it by unlikely
+#: follow-ups.
+FLEET_CHALLENGE = ChallengeSettings(follow_ups=(0.0,))
+#: NADE's residual risk in the fleet study, per unit of ``cut_in_prob``.
+FLEET_RISK_PER_CUT_IN = 1.0
+
+
+def fleet_surrogates(world) -> list[IdmSurrogate]:
+    """The fleet study's two surrogates, one per variant of :data:`FLEET_AV`.
+
+    ``idm_late``: the default AV reacting one decision step late; ``idm_weak``: the
+    default AV braking at most 1 m/s^2.
+    """
+    late, weak = FLEET_AV["variants"]
+    return [matching_surrogate(world, {"lane_changes": False}, name="idm_late",
+                               late_steps=late["reaction_delay"]),
+            matching_surrogate(world, weak, name="idm_weak")]
