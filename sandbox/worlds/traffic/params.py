@@ -107,6 +107,9 @@ class HighwayParams:
     """Probability per decision step and side of a lane change that MOBIL does not advise,
     into an adjacent lane where the vehicle fits (positive gaps to the new leader and
     follower): an aggressive or inattentive cut-in. 0: only advised changes."""
+    cut_in_min_gap: float = 0.0
+    """Smallest gap, m, to the new leader and to the new follower that such a cut-in
+    accepts (a driver's accepted gap); 0: any positive gap."""
     av_accel_low: float = -8.0
     """Hardest braking the AV's action can ask for (physical limit), m/s^2."""
     av_accel_high: float = 3.0
@@ -140,6 +143,7 @@ class HighwayParams:
         check_range("accel_max", self.accel_max, low=self.accel_min, low_open=True)
         check_range("lane_change_prob", self.lane_change_prob, low=0.0, high=1.0)
         check_range("cut_in_prob", self.cut_in_prob, low=0.0, high=0.5)
+        check_range("cut_in_min_gap", self.cut_in_min_gap, low=0.0)
         if self.lane_change_prob + 2.0 * self.cut_in_prob > 1.0:
             raise ConfigError("cut_in_prob", self.cut_in_prob,
                               "at most (1 - lane_change_prob) / 2: the lane changes' "

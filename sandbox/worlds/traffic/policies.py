@@ -55,7 +55,7 @@ class NaturalisticPolicy(Policy):
         if self.params.cut_in_prob > 0.0:
             view = view_from_obs(obs)
             kernel["fits"] = fits_beside(view["leader_gap"], view["follower_gap"],
-                                         view["lane_exists"])
+                                         view["lane_exists"], self.params.cut_in_min_gap)
         return kernel
 
     def probabilities(self, obs: torch.Tensor, mask: torch.Tensor | None = None):

@@ -139,7 +139,7 @@ class VehicleAgent(mesa.Agent):
         grid = [p.accel_min + k * p.accel_step for k in range(p.n_accels)]
         logits = [-0.5 * ((g - acc) / p.accel_noise) ** 2 for g in grid]
         weights = [math.exp(z - max(logits)) for z in logits]
-        fits = [exists and gap > 0 and follow_gap > 0
+        fits = [exists and gap > p.cut_in_min_gap and follow_gap > p.cut_in_min_gap
                 for _, gap, _, follow_gap, exists in self.view()[1:]]
         change = [p.lane_change_prob if advice == side else
                   (p.cut_in_prob if fit else 0.0) for side, fit in zip((1, -1), fits)]

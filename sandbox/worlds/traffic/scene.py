@@ -56,7 +56,7 @@ class Scene:
         idm_accel: ``[B, V]`` float32 IDM acceleration behind the current leader, m/s^2.
         advice: ``[B, V]`` int64 MOBIL advice: +1 left, -1 right, 0 stay.
         fits: ``[B, V, 2]`` bool, the vehicle fits into the (left, right) lane: it exists
-            and the gaps to the leader and follower there are positive.
+            and the gaps to the leader and follower there exceed ``cut_in_min_gap``.
     """
 
     order: torch.Tensor
@@ -132,15 +132,17 @@ def lane_change_advice(
 
 
 def fits_beside(leader_gap: torch.Tensor, follower_gap: torch.Tensor,
-                lane_exists: torch.Tensor) -> torch.Tensor:
+                lane_exists: torch.Tensor, min_gap: float = 0.0) -> torch.Tensor:
     """``[..., 2]`` bool: the vehicle fits into the (left, right) lane of a three-lane view.
 
     Args:
         leader_gap: ``[..., 3]`` gaps ahead in (own, left, right) lanes, m.
         follower_gap: ``[..., 3]`` gaps behind, m.
         lane_exists: ``[..., 3]`` bool.
+        min_gap: both gaps must exceed this, m.
     """
-    return lane_exists[..., 1:] & (leader_gap[..., 1:] > 0) & (follower_gap[..., 1:] > 0)
+    return (lane_exists[..., 1:] & (leader_gap[..., 1:] > min_gap)
+            & (follower_gap[..., 1:] > min_gap))
 
 
 def _lift(value):
@@ -187,7 +189,7 @@ def compute_scene(state, params: HighwayParams) -> Scene:
     )
     return Scene(order, rank, nb, lane_exists, leader_gap, leader_speed, follower_gap,
                  follower_speed, idm_accel, advice,
-                 fits_beside(leader_gap, follower_gap, lane_exists))
+                 fits_beside(leader_gap, follower_gap, lane_exists, params.cut_in_min_gap))
 
 
 def _follower_params(own: dict, follower: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -160,6 +160,27 @@ def test_world_and_policy_agree_with_cut_ins_and_stay_on_the_road():
     assert unadvised_changes > 0
 
 
+def test_cut_ins_take_only_gaps_above_the_accepted_minimum():
+    params = dataclasses.replace(PARAMS, cut_in_prob=0.05, cut_in_min_gap=15.0)
+    world = HighwayWorld(params, num_envs=8, seed=3)
+    obs = world.reset()
+    scene = world.scene()
+    side_gaps_ok = (scene.leader_gap[..., 1:] > 15.0) & (scene.follower_gap[..., 1:] > 15.0)
+    assert torch.equal(scene.fits, scene.lane_exists[..., 1:] & side_gaps_ok)
+    anywhere = dataclasses.replace(params, cut_in_min_gap=0.0)
+    loose = HighwayWorld(anywhere, num_envs=8, seed=3)
+    loose.reset()
+    assert torch.equal(loose.state.position, world.state.position)
+    fewer = loose.scene().fits & ~scene.fits
+    assert bool(fewer.any()), "no gap between 0 and 15 m: the check below would be empty"
+    assert not bool((scene.fits & ~loose.scene().fits).any())
+    # the policy reads the same fits from its observations
+    torch.testing.assert_close(world.naturalistic_probabilities(),
+                               NaturalisticPolicy(world).probabilities(obs["background"]))
+    with pytest.raises(ConfigError, match="cut_in_min_gap"):
+        HighwayParams(cut_in_min_gap=-1.0)
+
+
 @pytest.mark.parametrize("cut_in_prob", [-0.1, 0.6, math.nan, 0.499])
 def test_bad_cut_in_probability_is_refused(cut_in_prob):
     # 0.499: with the advised changes' 0.01 the changes' probabilities would exceed 1

@@ -83,3 +83,11 @@ def test_world_follows_the_reference_through_cut_ins():
     params = dataclasses.replace(PARAMS, lane_change_prob=0.1, cut_in_prob=0.4)
     changes, _ = compare(params, seed=4, steps=10)
     assert changes >= 30
+
+
+def test_world_follows_the_reference_through_cut_ins_with_an_accepted_gap():
+    params = dataclasses.replace(PARAMS, lane_change_prob=0.1, cut_in_prob=0.4,
+                                 cut_in_min_gap=12.0)
+    changes, _ = compare(params, seed=4, steps=10)
+    anywhere, _ = compare(dataclasses.replace(params, cut_in_min_gap=0.0), seed=4, steps=10)
+    assert 0 < changes < anywhere
