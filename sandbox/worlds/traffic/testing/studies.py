@@ -22,6 +22,8 @@ The cut-in study (:func:`cut_in_env`, :data:`CUT_IN_AV`) keeps the reference's q
 drivers (0.3 m/s^2) and adds rare unadvised lane changes (``cut_in_prob`` per step and
 side): the AV's crashes then follow one rare maneuver of a neighbour, as in NADE's
 naturalistic data, where the noisier drivers' crashes are built over many steps.
+The fleet study (:data:`FLEET_AV`, :func:`fleet_surrogates`) tests the adaptive mix in
+the cut-in setting with an AV unlike each surrogate and without a crash mode of its own.
 """
 
 from __future__ import annotations
