@@ -334,3 +334,31 @@ def test_a_late_surrogate_reacts_a_decision_step_later():
     assert prompt == 0.0 and late == 1.0
     with pytest.raises(ConfigError, match="late_steps"):
         IdmSurrogate(late_steps=-1)
+
+
+def test_a_surrogate_late_for_one_side_predicts_that_sides_cut_ins_late_only():
+    world = HighwayWorld(dataclasses.replace(TINY, cut_in_prob=0.02), num_envs=256, seed=7)
+    obs = world.reset()
+    late = IdmSurrogate(late_steps=1, name="late")
+    left_only = dataclasses.replace(late, name="left", late_for=("lane", "left"))
+    prompt = IdmSurrogate(name="prompt")
+    adversary = NadeAdversary(world, surrogates=[late, left_only, prompt],
+                              challenge=ChallengeSettings(follow_ups=(0.0,)))
+    av_action = IdmMobilPolicy(world).act(obs["av"])
+    full, partial, at_once = adversary.surrogate_challenges(av_action)
+    n_acc = world.params.n_accels
+    left, right = n_acc, n_acc + 1  # lane-change actions
+    from_left = [(1, right), (4, right)]  # left-lane leader and follower moving right
+    from_right = [(2, left), (5, left)]
+    for candidate, action in from_left:
+        assert torch.equal(partial[:, candidate, action], full[:, candidate, action])
+    for candidate, action in from_right:
+        assert torch.equal(partial[:, candidate, action], at_once[:, candidate, action])
+    # the own lane's maneuvers are in late_for: predicted late
+    assert torch.equal(partial[:, 0, :n_acc], full[:, 0, :n_acc])
+    # and lateness does change some predictions on both sides (the checks are not empty)
+    for cells in (from_left, from_right):
+        assert any(bool((full[:, c, a] != at_once[:, c, a]).any()) for c, a in cells)
+    for bad in ("left", ("lane", "up")):
+        with pytest.raises(ConfigError, match="late_for"):
+            IdmSurrogate(late_steps=1, late_for=bad)

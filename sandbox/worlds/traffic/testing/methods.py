@@ -26,7 +26,7 @@ current step: NADE's challenge uses the first surrogate's prediction of it (in
 Surrogates are given as a list of mappings, e.g.
 ``[{kind: idm, max_decel: 1.0, time_headway: 0.5}, {kind: constant_speed}]``: ``idm``
 takes :class:`~sandbox.worlds.traffic.params.DriverParams` fields (default: the world's
-AV), ``max_decel`` and ``late_steps``; ``constant_speed`` takes nothing.
+AV), ``max_decel``, ``late_steps`` and ``late_for``; ``constant_speed`` takes nothing.
 """
 
 from __future__ import annotations
@@ -82,17 +82,19 @@ def build_surrogates(world, specs: list[dict[str, Any]] | None,
                                   f"surrogate (got {', '.join(sorted(params))})")
             out.append(ConstantSpeedSurrogate(name=spec.get("name", "constant_speed")))
             continue
-        extra = {"max_decel", "late_steps"}
+        extra = {"max_decel", "late_steps", "late_for"}
         unknown = sorted(set(params) - driver_fields - extra)
         if unknown:
             raise ConfigError(where, spec, f"idm parameters among: max_decel, late_steps, "
+                              "late_for, "
                               f"{', '.join(sorted(driver_fields))} (not {unknown[0]!r})")
         driver = dataclasses.replace(
             world.params.av, **{k: float(v) for k, v in params.items() if k not in extra})
         out.append(IdmSurrogate(driver, max_decel=float(params.get("max_decel", 8.0)),
                                 max_accel=world.params.av_accel_high,
                                 name=spec.get("name", f"idm_{i}"),
-                                late_steps=params.get("late_steps", 0)))
+                                late_steps=params.get("late_steps", 0),
+                                late_for=params.get("late_for", IdmSurrogate.LATE_FOR)))
     return out
 
 

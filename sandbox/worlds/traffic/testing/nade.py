@@ -30,6 +30,7 @@ import torch
 from sandbox.core.errors import ConfigError, check_range
 from sandbox.worlds.traffic.testing.surrogates import (
     ChallengeSettings,
+    IdmSurrogate,
     Surrogate,
     maneuver_challenge,
     platoon_challenge,
@@ -136,6 +137,9 @@ class NadeAdversary:
         self.row_other_accel = torch.cat([grid, grid, zeros])
         self.row_ahead = torch.cat([torch.ones(n_acc), torch.zeros(n_acc),
                                     torch.tensor([1.0, 1.0, 0.0, 0.0])]).to(device).bool()
+        # what kind of maneuver each row is: 0 own lane, 1 cut-in from the left, 2 right
+        self.row_kind = torch.cat([torch.zeros(2 * n_acc, dtype=torch.long),
+                                   torch.tensor([1, 2, 1, 2])]).to(device)
         self.row_flat = self.row_candidate * p.n_background_actions + self.row_action
         # the front vehicle's grid accelerations, predicted by the platoon rollout
         self.front_flat = torch.zeros(0, dtype=torch.long, device=device)
@@ -186,21 +190,29 @@ class NadeAdversary:
         front = {}
         if self.challenge_settings.leader_model == "idm":
             front = self._front_of(candidates, gap)
+        pair = {"gap": gap, "av_speed": av_speed.expand(-1, rows), "other_speed": other_speed,
+                "other_ahead": self.row_ahead.expand(batch, -1),
+                "other_accel": self.row_other_accel.expand(batch, -1),
+                "other_accel_after": other_after, "av_accel": av_accel.expand(-1, rows),
+                "settings": self.challenge_settings, "params": p, **front}
         out = []
         for surrogate in self.surrogates:
-            challenge = maneuver_challenge(
-                gap=gap, av_speed=av_speed.expand(-1, rows), other_speed=other_speed,
-                other_ahead=self.row_ahead.expand(batch, -1),
-                other_accel=self.row_other_accel.expand(batch, -1), other_accel_after=other_after,
-                av_accel=av_accel.expand(-1, rows), surrogate=surrogate,
-                settings=self.challenge_settings, params=p, **front,
-            )
+            challenge = maneuver_challenge(surrogate=surrogate, **pair)
+            late_for = getattr(surrogate, "late_for", IdmSurrogate.LATE_FOR)
+            partial = surrogate.late_steps > 0 and set(late_for) != set(IdmSurrogate.LATE_FOR)
+            if partial:  # the maneuvers outside late_for see the prompt surrogate
+                late_rows = torch.tensor([kind in late_for for kind in IdmSurrogate.LATE_FOR],
+                                         device=gap.device)[self.row_kind]
+                challenge = torch.where(late_rows, challenge,
+                                        maneuver_challenge(surrogate=surrogate.prompt(), **pair))
             table = torch.zeros(batch, N_CANDIDATES * p.n_background_actions,
                                 dtype=gap.dtype, device=gap.device)
             table[:, self.row_flat] = challenge
             if self.front_flat.numel():
+                front_model = surrogate.prompt() if partial and "lane" not in late_for else (
+                    surrogate)
                 table[:, self.front_flat] = self._platoon_challenge(
-                    around, av_accel, surrogate).to(table.dtype)
+                    around, av_accel, front_model).to(table.dtype)
             out.append(table.view(batch, N_CANDIDATES, p.n_background_actions))
         return torch.stack(out)
 

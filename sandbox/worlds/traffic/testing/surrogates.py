@@ -70,19 +70,34 @@ class IdmSurrogate(Surrogate):
         name: label in results.
         late_steps: decision steps the AV keeps its current acceleration before it
             reacts (a late, e.g. inattentive, driver; 0: it reacts at the next decision).
+        late_for: the maneuvers the late reaction applies to, among ``"lane"`` (the
+            own-lane vehicles' accelerations), ``"left"`` and ``"right"`` (cut-ins from
+            the AV's left or right); to the others the modelled AV reacts at once. A
+            surrogate that knows the AV's latency for one side only is a partial model.
     """
+
+    LATE_FOR = ("lane", "left", "right")
 
     driver: DriverParams = dataclasses.field(default_factory=DriverParams)
     max_decel: float = 8.0
     max_accel: float = 3.0
     name: str = "idm"
     late_steps: int = 0
+    late_for: tuple[str, ...] = LATE_FOR
 
     def __post_init__(self):
         check_range("max_decel", self.max_decel, low=0.0, low_open=True)
         if isinstance(self.late_steps, bool) or not isinstance(self.late_steps, int) or (
                 self.late_steps < 0):
             raise ConfigError("late_steps", self.late_steps, "an integer >= 0")
+        if isinstance(self.late_for, str) or not set(self.late_for) <= set(self.LATE_FOR):
+            raise ConfigError("late_for", self.late_for,
+                              "a list of maneuver kinds among 'lane', 'left', 'right'")
+        object.__setattr__(self, "late_for", tuple(self.late_for))
+
+    def prompt(self) -> IdmSurrogate:
+        """The same surrogate reacting at once (the maneuvers outside ``late_for``)."""
+        return dataclasses.replace(self, late_steps=0, late_for=self.LATE_FOR)
 
     def accel(self, speed, gap, leader_speed):
         """IDM acceleration clipped to ``[-max_decel, max_accel]``, m/s^2."""
