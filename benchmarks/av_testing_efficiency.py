@@ -24,7 +24,8 @@
    variance and the tests to 0.3 it implies. ``--adaptive-env``: the noisy drivers' AV
    (IDM, inattentive with probability 0.3 per step), the cut-in study's, or ``fleet``
    (``FLEET_AV``: each test drives a late-reacting or a weakly braking variant; a late
-   and a weak IDM surrogate).
+   and a weak IDM surrogate) or ``one_side`` (the default: ``LATE_AV``, late for every
+   maneuver, and two surrogates each late for cut-ins from one side only).
 4. D2RL: the learned control level (PPO on critical steps only) against NADE on the weak
    AV: training tests, then the relative half-width of both at the same evaluation
    budget and the z-score of D2RL against crude Monte Carlo.
@@ -83,6 +84,7 @@ from sandbox.worlds.traffic.testing.studies import (
     FLEET_CHALLENGE,
     FLEET_CUT_IN_PROB,
     FLEET_RISK_PER_CUT_IN,
+    LATE_AV,
     ROBUST_AV,
     ROBUST_CHALLENGE,
     ROBUST_LOOKAHEAD_RISK,
@@ -96,6 +98,7 @@ from sandbox.worlds.traffic.testing.studies import (
     fleet_surrogates,
     make_av,
     matching_surrogate,
+    one_side_surrogates,
 )
 
 #: First cross-entropy round of the platoon tilt (1/(m/s^2) per role).
@@ -399,12 +402,15 @@ def _setting(args, name: str, *, cut_in_av: dict, noisy_av: dict, noisy_risk: fl
 def _adaptive_setting(args):
     """``(env, world, AV, AV settings, surrogates, residual risk, threshold, challenge)``
     of the adaptive study that ``--adaptive-env`` names."""
-    if args.adaptive_env == "fleet":
+    if args.adaptive_env in ("fleet", "one_side"):
         env = cut_in_env(FLEET_CUT_IN_PROB)
         world = HighwayWorld(env, num_envs=args.batch, seed=0)
-        return (env, world, FleetPolicy(world, **FLEET_AV), FLEET_AV,
-                fleet_surrogates(world), FLEET_RISK_PER_CUT_IN * FLEET_CUT_IN_PROB, 0.0,
-                FLEET_CHALLENGE)
+        risk = FLEET_RISK_PER_CUT_IN * FLEET_CUT_IN_PROB
+        if args.adaptive_env == "fleet":
+            return (env, world, FleetPolicy(world, **FLEET_AV), FLEET_AV,
+                    fleet_surrogates(world), risk, 0.0, FLEET_CHALLENGE)
+        return (env, world, make_av(world, LATE_AV), LATE_AV, one_side_surrogates(world),
+                risk, 0.0, FLEET_CHALLENGE)
     env, av_settings, risk, threshold = _setting(
         args, args.adaptive_env, cut_in_av=CUT_IN_ADAPTIVE_AV, noisy_av=ADAPTIVE_AV,
         noisy_risk=ADAPTIVE_RESIDUAL_RISK)
@@ -518,12 +524,13 @@ def main():
                         help="the second surrogate beside the attentive IDM one: constant "
                              "speed, IDM braking at most ADAPTIVE_WEAK_DECEL, or IDM "
                              "reacting one decision step late")
-    parser.add_argument("--adaptive-env", choices=("noisy", "cut_in", "fleet"),
-                        default="noisy",
+    parser.add_argument("--adaptive-env", choices=("noisy", "cut_in", "fleet", "one_side"),
+                        default="one_side",
                         help="the adaptive study: the noisy drivers (ADAPTIVE_AV), the "
-                             "cut-in study's (CUT_IN_ADAPTIVE_AV), or the fleet AV among "
-                             "cut-ins (FLEET_AV and its two surrogates; --adaptive-pair "
-                             "does not apply)")
+                             "cut-in study's (CUT_IN_ADAPTIVE_AV), the fleet AV among "
+                             "cut-ins (FLEET_AV and its two surrogates), or the late AV "
+                             "with two one-side surrogates (LATE_AV); --adaptive-pair "
+                             "applies to the first two")
     parser.add_argument("--adaptive-weak-decel", type=float, default=None,
                         help="braking limit of the idm_weak surrogate (default: the "
                              "study's ADAPTIVE_WEAK_DECEL)")

@@ -1,4 +1,4 @@
-"""The fleet study: two surrogates, each calling harmless cut-ins the other rates."""
+"""The adaptive mix's studies: surrogates that each call harmless cut-ins the other rates."""
 
 import torch
 
@@ -7,8 +7,10 @@ from sandbox.worlds.traffic.testing.studies import (
     FLEET_AV,
     FLEET_CHALLENGE,
     FLEET_CUT_IN_PROB,
+    LATE_AV,
     cut_in_env,
     fleet_surrogates,
+    one_side_surrogates,
 )
 from sandbox.worlds.traffic.testing.surrogates import maneuver_challenge
 
@@ -50,3 +52,11 @@ def test_each_surrogate_calls_harmless_some_cut_ins_the_other_calls_crashes():
     # and both crash when the gap is tiny, neither when it is large and speeds equal
     assert float(late[0, 4]) == float(weak[0, 4]) == 1.0
     assert float(late[-1, 0]) == float(weak[-1, 0]) == 0.0
+
+
+def test_one_side_surrogates_are_each_late_for_one_side_and_the_own_lane():
+    world = HighwayWorld(cut_in_env(FLEET_CUT_IN_PROB), num_envs=1, seed=0)
+    left, right = one_side_surrogates(world)
+    assert (left.late_steps, right.late_steps) == (1, 1) == (LATE_AV["reaction_delay"],) * 2
+    assert set(left.late_for) == {"lane", "left"} and set(right.late_for) == {"lane", "right"}
+    assert left.max_decel == right.max_decel == 8.0

@@ -22,8 +22,9 @@ The cut-in study (:func:`cut_in_env`, :data:`CUT_IN_AV`) keeps the reference's q
 drivers (0.3 m/s^2) and adds rare unadvised lane changes (``cut_in_prob`` per step and
 side): the AV's crashes then follow one rare maneuver of a neighbour, as in NADE's
 naturalistic data, where the noisier drivers' crashes are built over many steps.
-The fleet study (:data:`FLEET_AV`, :func:`fleet_surrogates`) tests the adaptive mix in
-the cut-in setting with an AV unlike each surrogate and without a crash mode of its own.
+The fleet study (:data:`FLEET_AV`, :func:`fleet_surrogates`) and the one-side study
+(:data:`LATE_AV`, :func:`one_side_surrogates`) test the adaptive mix in the cut-in
+setting with an AV unlike each surrogate and without a crash mode of its own.
 """
 
 from __future__ import annotations
@@ -175,3 +176,23 @@ def fleet_surrogates(world) -> list[IdmSurrogate]:
     return [matching_surrogate(world, {"lane_changes": False}, name="idm_late",
                                late_steps=late["reaction_delay"]),
             matching_surrogate(world, weak, name="idm_weak")]
+
+
+#: The one-side study's AV: the default AV (lane keeping) with a one-second perception
+#: latency for every maneuver around it (``reaction_delay=1``). It crashed in none of
+#: 131,072 naturalistic tests without cut-ins.
+LATE_AV = {"lane_changes": False, "reaction_delay": 1}
+
+
+def one_side_surrogates(world) -> list[IdmSurrogate]:
+    """The one-side study's surrogates: two partial models of :data:`LATE_AV`.
+
+    Each knows the AV's latency for its own lane and for cut-ins from one side only
+    (``late_left``, ``late_right``) and predicts the other side's cut-ins with an AV that
+    reacts at once, as if each came from tests of one side's sensors. Each single
+    surrogate thus calls harmless the other side's cut-ins that only a late AV fails;
+    the mix rates both sides.
+    """
+    late = matching_surrogate(world, LATE_AV, name="late", late_steps=1)
+    return [dataclasses.replace(late, name="late_left", late_for=("lane", "left")),
+            dataclasses.replace(late, name="late_right", late_for=("lane", "right"))]
