@@ -1,10 +1,10 @@
 """Traffic family: the highway world, its drivers, and the AV testing harness.
 
-Importing the package registers the world ``"highway"`` and the policies
-``"naturalistic"`` (background), ``"idm_mobil"`` and ``"av_fleet"`` (AV), and the testing methods as
-background policies (``"nde"``, ``"nade"``, ``"nade_adaptive"``, ``"d2rl"``, from
-:mod:`sandbox.worlds.traffic.testing.methods`). The Mesa reference model
-(:mod:`sandbox.worlds.traffic.reference`) is imported on demand.
+Importing the package registers the world ``"highway"``, the policies
+``"naturalistic"`` (background), ``"idm_mobil"`` and ``"av_fleet"`` (AV), and the
+testing methods as background policies (``"nde"``, ``"nade"``, ``"nade_adaptive"``,
+``"d2rl"``, from :mod:`sandbox.worlds.traffic.testing.methods`). The Mesa reference
+model (:mod:`sandbox.worlds.traffic.reference`) is imported on demand.
 """
 
 from sandbox.core.registry import POLICIES, WORLDS

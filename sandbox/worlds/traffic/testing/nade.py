@@ -30,7 +30,6 @@ import torch
 from sandbox.core.errors import ConfigError, check_range
 from sandbox.worlds.traffic.testing.surrogates import (
     ChallengeSettings,
-    IdmSurrogate,
     Surrogate,
     maneuver_challenge,
     platoon_challenge,
@@ -198,10 +197,10 @@ class NadeAdversary:
         out = []
         for surrogate in self.surrogates:
             challenge = maneuver_challenge(surrogate=surrogate, **pair)
-            late_for = getattr(surrogate, "late_for", IdmSurrogate.LATE_FOR)
-            partial = surrogate.late_steps > 0 and set(late_for) != set(IdmSurrogate.LATE_FOR)
+            late_for = surrogate.late_for
+            partial = surrogate.late_steps > 0 and set(late_for) != set(Surrogate.LATE_FOR)
             if partial:  # the maneuvers outside late_for see the prompt surrogate
-                late_rows = torch.tensor([kind in late_for for kind in IdmSurrogate.LATE_FOR],
+                late_rows = torch.tensor([kind in late_for for kind in Surrogate.LATE_FOR],
                                          device=gap.device)[self.row_kind]
                 challenge = torch.where(late_rows, challenge,
                                         maneuver_challenge(surrogate=surrogate.prompt(), **pair))

@@ -153,7 +153,8 @@ def cut_in_residual_risk(cut_in_prob: float = CUT_IN_PROB) -> float:
 #: variant survives and under-rates (challenge 0) some that the other does not.
 FLEET_AV = {"variants": [{"lane_changes": False, "reaction_delay": 1},
                          {"lane_changes": False, "max_decel": 1.0}]}
-#: Unadvised lane changes per step and side in the fleet study (crash rate about 2.6e-3):
+#: Unadvised lane changes per step and side in the fleet study (crash rate 3.5e-3 per
+#: test, crude Monte Carlo):
 #: the cut-ins a single surrogate under-rates are then frequent enough for a campaign of
 #: some 10^5 tests to draw them.
 FLEET_CUT_IN_PROB = 3e-3

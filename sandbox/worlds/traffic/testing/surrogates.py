@@ -48,11 +48,20 @@ class Surrogate:
     Subclasses implement :meth:`accel`; ``name`` labels results; ``late_steps`` is the
     number of decision steps after the current one during which the modelled AV keeps
     its current acceleration before it starts to follow :meth:`accel` (0: it reacts at
-    the next decision).
+    the next decision), for the maneuvers in ``late_for`` (all kinds by default);
+    :meth:`prompt` is the model for the others.
     """
+
+    #: Kinds of maneuver: the own lane's accelerations, cut-ins from the left, right.
+    LATE_FOR = ("lane", "left", "right")
 
     name = "surrogate"
     late_steps = 0
+    late_for = LATE_FOR
+
+    def prompt(self) -> Surrogate:
+        """The model reacting at once (used for the maneuvers outside ``late_for``)."""
+        return self
 
     def accel(self, speed: torch.Tensor, gap: torch.Tensor, leader_speed: torch.Tensor):
         """The AV's acceleration, m/s^2, for its speed (m/s), gap (m) and leader speed (m/s)."""
@@ -76,14 +85,12 @@ class IdmSurrogate(Surrogate):
             surrogate that knows the AV's latency for one side only is a partial model.
     """
 
-    LATE_FOR = ("lane", "left", "right")
-
     driver: DriverParams = dataclasses.field(default_factory=DriverParams)
     max_decel: float = 8.0
     max_accel: float = 3.0
     name: str = "idm"
     late_steps: int = 0
-    late_for: tuple[str, ...] = LATE_FOR
+    late_for: tuple[str, ...] = Surrogate.LATE_FOR
 
     def __post_init__(self):
         check_range("max_decel", self.max_decel, low=0.0, low_open=True)
@@ -96,7 +103,7 @@ class IdmSurrogate(Surrogate):
         object.__setattr__(self, "late_for", tuple(self.late_for))
 
     def prompt(self) -> IdmSurrogate:
-        """The same surrogate reacting at once (the maneuvers outside ``late_for``)."""
+        """The same surrogate reacting at once to every maneuver."""
         return dataclasses.replace(self, late_steps=0, late_for=self.LATE_FOR)
 
     def accel(self, speed, gap, leader_speed):
