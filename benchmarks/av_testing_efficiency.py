@@ -400,16 +400,16 @@ def _setting(args, name: str, *, cut_in_av: dict, noisy_av: dict, noisy_risk: fl
 
 
 def _adaptive_setting(args):
-    """``(env, world, AV, AV settings, surrogates, residual risk, threshold, challenge)``
-    of the adaptive study that ``--adaptive-env`` names."""
+    """``(world, AV, AV settings, surrogates, residual risk, threshold, challenge)`` of
+    the adaptive study that ``--adaptive-env`` names."""
     if args.adaptive_env in ("fleet", "one_side"):
         env = cut_in_env(FLEET_CUT_IN_PROB)
         world = HighwayWorld(env, num_envs=args.batch, seed=0)
         risk = FLEET_RISK_PER_CUT_IN * FLEET_CUT_IN_PROB
         if args.adaptive_env == "fleet":
-            return (env, world, FleetPolicy(world, **FLEET_AV), FLEET_AV,
+            return (world, FleetPolicy(world, **FLEET_AV), FLEET_AV,
                     fleet_surrogates(world), risk, 0.0, FLEET_CHALLENGE)
-        return (env, world, make_av(world, LATE_AV), LATE_AV, one_side_surrogates(world),
+        return (world, make_av(world, LATE_AV), LATE_AV, one_side_surrogates(world),
                 risk, 0.0, FLEET_CHALLENGE)
     env, av_settings, risk, threshold = _setting(
         args, args.adaptive_env, cut_in_av=CUT_IN_ADAPTIVE_AV, noisy_av=ADAPTIVE_AV,
@@ -425,13 +425,13 @@ def _adaptive_setting(args):
         second = matching_surrogate(world, {**attentive, "max_decel": weak_decel},
                                     name="idm_weak")
     surrogates = [matching_surrogate(world, attentive, name="idm"), second]
-    return (env, world, make_av(world, av_settings), av_settings, surrogates, risk,
-            threshold, None)
+    return (world, make_av(world, av_settings), av_settings, surrogates, risk, threshold,
+            None)
 
 
 def adaptive(args) -> dict:
-    env, world, av, av_settings, surrogates, risk, threshold, challenge = _adaptive_setting(
-        args)
+    world, av, av_settings, surrogates, risk, threshold, challenge = _adaptive_setting(args)
+    env = world.params
     by_seed, samples = {}, {}
     for seed in args.adaptive_seeds:
         runs = {}
