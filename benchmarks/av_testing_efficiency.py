@@ -26,6 +26,15 @@
    (``FLEET_AV``: each test drives a late-reacting or a weakly braking variant; a late
    and a weak IDM surrogate) or ``one_side`` (the default: ``LATE_AV``, late for every
    maneuver, and two surrogates each late for cut-ins from one side only).
+   ``--adaptive-cut-in-prob`` sets the fleet and one-side studies' cut-in rate (and
+   residual risk), ``--adaptive-vehicles`` how many vehicles NADE steers per step,
+   ``--adaptive-nde-tests`` adds crude Monte Carlo on the same AV and ``--workers`` runs
+   the seeds in parallel. Besides the pooled figures the section reports each single's
+   z against the mix (a surrogate blind to some crash paths falls short of the mix in
+   a short campaign) and the share of each estimate carried by crashed tests of weight
+   at least 1 (``Campaign.unsteered_share``: paths the proposal did not favour, outside
+   every surrogate's view, which a short campaign misses and its half-width does not
+   show).
 4. D2RL: the learned control level (PPO on critical steps only) against NADE on the weak
    AV: training tests, then the relative half-width of both at the same evaluation
    budget and the z-score of D2RL against crude Monte Carlo.
@@ -403,9 +412,9 @@ def _adaptive_setting(args):
     """``(world, AV, AV settings, surrogates, residual risk, threshold, challenge)`` of
     the adaptive study that ``--adaptive-env`` names."""
     if args.adaptive_env in ("fleet", "one_side"):
-        env = cut_in_env(FLEET_CUT_IN_PROB)
-        world = HighwayWorld(env, num_envs=args.batch, seed=0)
-        risk = FLEET_RISK_PER_CUT_IN * FLEET_CUT_IN_PROB
+        cut_in_prob = args.adaptive_cut_in_prob or FLEET_CUT_IN_PROB
+        world = HighwayWorld(cut_in_env(cut_in_prob), num_envs=args.batch, seed=0)
+        risk = FLEET_RISK_PER_CUT_IN * cut_in_prob
         if args.adaptive_env == "fleet":
             return (world, FleetPolicy(world, **FLEET_AV), FLEET_AV,
                     fleet_surrogates(world), risk, 0.0, FLEET_CHALLENGE)
@@ -429,47 +438,114 @@ def _adaptive_setting(args):
             None)
 
 
-def adaptive(args) -> dict:
-    world, av, av_settings, surrogates, risk, threshold, challenge = _adaptive_setting(args)
-    env = world.params
-    by_seed, samples = {}, {}
-    for seed in args.adaptive_seeds:
-        runs = {}
-        for surrogate in surrogates:
-            adversary = NadeAdversary(world, surrogates=[surrogate], residual_risk=risk,
-                                      min_criticality=threshold, challenge=challenge)
-            campaign = run_campaign(world, av, n_tests=args.adaptive_tests,
-                                    adversary=adversary, seed=seed)
-            runs[surrogate.name] = {**summary(campaign.estimate()),
-                                    "tests_to_rhw_0.3": converged_at(campaign.samples)}
-            samples.setdefault(surrogate.name, []).append(campaign.samples)
-        adversary = NadeAdversary(world, surrogates=surrogates, residual_risk=risk,
-                                  min_criticality=threshold, challenge=challenge)
-        mix = AdaptiveMix(adversary, fit=combine_surrogates,
-                          refit_every=max(args.adaptive_tests // 16, args.batch))
-        campaign = run_campaign(world, av, n_tests=args.adaptive_tests, adversary=adversary,
-                                seed=seed, on_step=mix)
-        runs["adaptive_mix"] = {**summary(campaign.estimate()),
+def _adaptive_job(job: tuple) -> tuple[int, dict, dict]:
+    """One seed of the adaptive study: each single surrogate, then the re-fitted mix.
+
+    ``job`` is ``(args, seed)``; ``seed < 0`` runs crude Monte Carlo instead (seed
+    ``-seed``, ``--adaptive-nde-tests`` split evenly over the workers). Returns
+    ``(seed, summaries by method, samples by method)``.
+    """
+    args, seed = job
+    torch.set_num_threads(1)
+    world, av, _, surrogates, risk, threshold, challenge = _adaptive_setting(args)
+    if seed < 0:
+        n = math.ceil(args.adaptive_nde_tests / max(1, args.workers) / args.batch) * args.batch
+        crude = run_campaign(world, av, n_tests=n, seed=-seed)
+        return seed, {"nde": summary(crude.estimate())}, {"nde": _with_unsteered(crude)}
+    runs, samples = {}, {}
+    for surrogate in surrogates:
+        adversary = NadeAdversary(world, surrogates=[surrogate], residual_risk=risk,
+                                  min_criticality=threshold, challenge=challenge,
+                                  vehicles_per_step=args.adaptive_vehicles)
+        campaign = run_campaign(world, av, n_tests=args.adaptive_tests,
+                                adversary=adversary, seed=seed)
+        runs[surrogate.name] = {**summary(campaign.estimate()),
                                 "tests_to_rhw_0.3": converged_at(campaign.samples),
-                                "coefficient_history": mix.history}
-        samples.setdefault("adaptive_mix", []).append(campaign.samples)
-        by_seed[seed] = runs
+                                "unsteered": campaign.unsteered_share()}
+        samples[surrogate.name] = _with_unsteered(campaign)
+    adversary = NadeAdversary(world, surrogates=surrogates, residual_risk=risk,
+                              min_criticality=threshold, challenge=challenge,
+                              vehicles_per_step=args.adaptive_vehicles)
+    mix = AdaptiveMix(adversary, fit=combine_surrogates,
+                      refit_every=max(args.adaptive_tests // 16, args.batch))
+    campaign = run_campaign(world, av, n_tests=args.adaptive_tests, adversary=adversary,
+                            seed=seed, on_step=mix)
+    runs["adaptive_mix"] = {**summary(campaign.estimate()),
+                            "tests_to_rhw_0.3": converged_at(campaign.samples),
+                            "unsteered": campaign.unsteered_share(),
+                            "coefficient_history": mix.history}
+    samples["adaptive_mix"] = _with_unsteered(campaign)
+    return seed, runs, samples
+
+
+def _with_unsteered(campaign) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(samples, unsteered crashed tests [n] bool)`` of a campaign, for pooling."""
+    return campaign.samples, campaign.crash & (campaign.weight >= 1.0)
+
+
+def _pooled_with_unsteered(parts: list[tuple[torch.Tensor, torch.Tensor]]) -> dict:
+    """:func:`pooled` plus the share of the estimate from unsteered crashed tests."""
+    samples = torch.cat([x for x, _ in parts])
+    unsteered = torch.cat([u for _, u in parts])
+    total = float(samples.sum())
+    return {**pooled([x for x, _ in parts]),
+            "unsteered_crashed_tests": int(unsteered.sum()),
+            "unsteered_share_of_estimate": (float(samples[unsteered].sum()) / total
+                                            if total > 0 else None)}
+
+
+def _z(a: dict, b: dict) -> float | None:
+    """z-score of the difference of two pooled means (standard errors from their
+    90 % half-widths)."""
+    se = math.hypot(a["mean"] * a["relative_half_width"],
+                    b["mean"] * b["relative_half_width"]) / 1.645
+    return (a["mean"] - b["mean"]) / se if se > 0 and math.isfinite(se) else None
+
+
+def adaptive(args) -> dict:
+    world, _, av_settings, surrogates, risk, threshold, _ = _adaptive_setting(args)
+    env = world.params
+    jobs = [(args, seed) for seed in args.adaptive_seeds]
+    if args.adaptive_nde_tests:
+        jobs += [(args, -(1000 + k)) for k in range(max(1, args.workers))]
+    if args.workers > 1:
+        context = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(args.workers, mp_context=context) as pool:
+            done = list(pool.map(_adaptive_job, jobs))
+    else:
+        done = [_adaptive_job(job) for job in jobs]
+    by_seed, samples = {}, {}
+    for seed, runs, parts in done:
+        if seed >= 0:
+            by_seed[seed] = runs
+        for name, part in parts.items():
+            samples.setdefault(name, []).append(part)
+
     def rhw(runs, name):
         return runs[name]["relative_half_width"]
     singles = [s.name for s in surrogates]
     mix_wins = sum(rhw(r, "adaptive_mix") < min(rhw(r, n) for n in singles)
                    for r in by_seed.values())
-    return {"environment": args.adaptive_env, "cut_in_prob": env.cut_in_prob,
-            "accel_noise": env.accel_noise, "residual_risk": risk,
-            "min_criticality": threshold, "av": av_settings,
-            "surrogates": singles, "tests_per_run": args.adaptive_tests,
-            "seeds": list(by_seed),
-            "pooled": {name: pooled(parts) for name, parts in samples.items()},
-            "median_relative_half_width": {
-                name: statistics.median(rhw(r, name) for r in by_seed.values())
-                for name in (*singles, "adaptive_mix")},
-            "mix_better_than_best_single": f"{mix_wins} of {len(by_seed)} seeds",
-            "runs": by_seed[args.adaptive_seeds[0]] if len(by_seed) == 1 else by_seed}
+    pools = {name: (pooled([x for x, _ in parts]) if name == "nde"
+                    else _pooled_with_unsteered(parts)) for name, parts in samples.items()}
+    out = {"environment": args.adaptive_env, "cut_in_prob": env.cut_in_prob,
+           "accel_noise": env.accel_noise, "residual_risk": risk,
+           "min_criticality": threshold, "vehicles_per_step": args.adaptive_vehicles,
+           "av": av_settings, "surrogates": singles, "tests_per_run": args.adaptive_tests,
+           "seeds": list(by_seed), "pooled": pools,
+           # a surrogate blind to part of the crash paths draws those paths only at their
+           # naturalistic rate: in a short campaign it misses their crash mass and its
+           # mean lies below the mix's while its half-width hides the gap
+           "z_against_mix": {name: _z(pools[name], pools["adaptive_mix"]) for name in singles},
+           "median_relative_half_width": {
+               name: statistics.median(rhw(r, name) for r in by_seed.values())
+               for name in (*singles, "adaptive_mix")},
+           "mix_better_than_best_single": f"{mix_wins} of {len(by_seed)} seeds",
+           "runs": by_seed[args.adaptive_seeds[0]] if len(by_seed) == 1 else by_seed}
+    if "nde" in pools:
+        out["z_against_crude"] = {name: _z(pools[name], pools["nde"])
+                                  for name in (*singles, "adaptive_mix")}
+    return out
 
 
 def d2rl(args) -> dict:
@@ -534,6 +610,15 @@ def main():
     parser.add_argument("--adaptive-weak-decel", type=float, default=None,
                         help="braking limit of the idm_weak surrogate (default: the "
                              "study's ADAPTIVE_WEAK_DECEL)")
+    parser.add_argument("--adaptive-cut-in-prob", type=float, default=None,
+                        help="cut-in probability of the fleet and one-side studies "
+                             "(default FLEET_CUT_IN_PROB; the residual risk follows it)")
+    parser.add_argument("--adaptive-vehicles", type=int, default=1,
+                        help="vehicles NADE steers per step in the adaptive study (the "
+                             "most critical ones; NADE's own is 1)")
+    parser.add_argument("--adaptive-nde-tests", type=int, default=0,
+                        help="also run crude Monte Carlo on the adaptive study's AV, "
+                             "for the z of every method against it (0: skip)")
     parser.add_argument("--adaptive-seeds", type=int, nargs="+", default=[31],
                         help="campaign seeds of the adaptive-mix comparison (one run of "
                              "each method per seed)")
@@ -585,7 +670,8 @@ def main():
     parser.add_argument("--save-samples", default="",
                         help="torch.save the unbiasedness crashes and weights here")
     parser.add_argument("--workers", type=int, default=1,
-                        help="processes sharing the NADE repeats (unbiasedness)")
+                        help="processes sharing the NADE repeats (unbiasedness) or the "
+                             "seeds (adaptive)")
     parser.add_argument("--nde-reference", default="",
                         help="'mean,half_width,n' of an earlier crude Monte Carlo run of "
                              "the same set-up, instead of running it again")
@@ -597,6 +683,7 @@ def main():
         args.d2rl_train_tests, args.d2rl_tests = 64, 32
         args.tilt_pilot_tests, args.tilt_weak_tests = 32, 32
         args.cut_in_tests, args.cut_in_nde_tests = 32, 32
+        args.adaptive_nde_tests = min(args.adaptive_nde_tests, 32)
     result = {"benchmark": "av_testing_efficiency", "quick": args.quick,
               "environment": {"accel_noise": TESTING_ENV.accel_noise,
                               "n_background": TESTING_ENV.n_background,

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from sandbox.core import ConfigError
-from sandbox.worlds.traffic import HighwayParams, HighwayWorld, IdmMobilPolicy
+from sandbox.worlds.traffic import HighwayParams, HighwayWorld, IdmMobilPolicy, NaturalisticPolicy
 from sandbox.worlds.traffic.testing import (
     AdaptiveMix,
     ChallengeSettings,
@@ -362,3 +362,90 @@ def test_a_surrogate_late_for_one_side_predicts_that_sides_cut_ins_late_only():
     for bad in ("left", ("lane", "up")):
         with pytest.raises(ConfigError, match="late_for"):
             IdmSurrogate(late_steps=1, late_for=bad)
+
+
+@pytest.mark.parametrize("k", [0, 8, 1.5, True, "2"])
+def test_vehicles_per_step_outside_one_to_seven_is_refused(k):
+    with pytest.raises(ConfigError, match="vehicles_per_step"):
+        NadeAdversary(HighwayWorld(TINY), surrogates=[IdmSurrogate()], vehicles_per_step=k)
+
+
+def test_several_vehicles_per_step_are_the_most_critical_and_their_ratios_multiply():
+    world = HighwayWorld(dataclasses.replace(TINY, cut_in_prob=0.05), num_envs=64, seed=3)
+    obs = world.reset()
+    av = IdmMobilPolicy(world, **RECKLESS)
+    background = NaturalisticPolicy(world)
+    for _ in range(4):  # into traffic, where several neighbours are critical at once
+        obs = world.step({"av": av.act(obs["av"]),
+                          "background": background.act(obs["background"])}).obs
+    av_action = av.act(obs["av"])
+    adversary = NadeAdversary(world, surrogates=[matching_surrogate(world, RECKLESS)],
+                              vehicles_per_step=3, min_criticality=0.0)
+    ranks = adversary.proposal(av_action, ranks=3)
+    # the first rank is the single-vehicle proposal; ranks fall in criticality and name
+    # different vehicles
+    single = adversary.proposal(av_action)
+    assert torch.equal(ranks[0]["vehicle"], single["vehicle"])
+    assert torch.equal(ranks[0]["q"], single["q"])
+    assert (ranks[0]["criticality"] >= ranks[1]["criticality"]).all()
+    assert (ranks[1]["criticality"] >= ranks[2]["criticality"]).all()
+    steered = torch.stack([r["vehicle"] for r in ranks], 1)
+    both = (steered[:, 0] >= 0) & (steered[:, 1] >= 0)
+    assert bool(both.any()) and (steered[both, 0] != steered[both, 1]).all()
+    assert all(bool((r["vehicle"][r["critical"]] >= 0).all()) for r in ranks)
+    # modify draws every critical rank from its q: the log-ratio is the sum of theirs
+    natural = torch.full((64, world.params.n_background), -1, dtype=torch.long)
+    actions, log_ratio, controlled, _ = adversary.modify(
+        natural, av_action, generator=torch.Generator().manual_seed(0))
+    expected = torch.zeros(64, dtype=torch.float64)
+    for r in ranks:
+        envs = r["critical"].nonzero().squeeze(1)
+        drawn = actions[envs, r["vehicle"][envs]]
+        assert (drawn >= 0).all()
+        expected[envs] += (r["p"][envs, drawn] / r["q"][envs, drawn]).log()
+    assert torch.allclose(log_ratio, expected)
+    n_steered = sum(r["critical"].long() for r in ranks)
+    assert int(n_steered.max()) > 1 and torch.equal(controlled, n_steered > 0)
+    assert int(((actions >= 0).sum(1) == n_steered).all())
+
+
+def test_nade_weights_average_to_one_with_several_vehicles_per_step():
+    world = HighwayWorld(TINY, num_envs=128, seed=2)
+    av = IdmMobilPolicy(world, **RECKLESS)
+    adversary = NadeAdversary(world, surrogates=[matching_surrogate(world, RECKLESS)],
+                              residual_risk=0.03, vehicles_per_step=2)
+    campaign = run_campaign(world, av, n_tests=512, adversary=adversary, seed=6,
+                            max_controls=2)
+    w = campaign.weight
+    assert campaign.controlled.sum() > 100
+    assert abs(float(w.mean()) - 1.0) < 4 * float(w.std()) / math.sqrt(w.numel())
+
+
+def test_unsteered_share_counts_the_crashes_whose_path_the_proposal_did_not_favour():
+    world = HighwayWorld(TINY, num_envs=128, seed=2)
+    av = IdmMobilPolicy(world, **RECKLESS)
+    adversary = NadeAdversary(world, surrogates=[matching_surrogate(world, RECKLESS)],
+                              residual_risk=0.03)
+    campaign = run_campaign(world, av, n_tests=256, adversary=adversary, seed=6,
+                            max_controls=2)
+    x, w = campaign.samples, campaign.weight
+    unsteered = campaign.crash & (w >= 1.0)
+    # both kinds occur here: crashes the proposal steered towards (W < 1) and not
+    assert bool(unsteered.any()) and bool((campaign.crash & (w < 1.0)).any())
+    share = campaign.unsteered_share()
+    assert share["tests"] == int(unsteered.sum())
+    assert share["share_of_estimate"] == pytest.approx(float(x[unsteered].sum() / x.sum()))
+    assert share["share_of_sum_of_squares"] == pytest.approx(
+        float((x[unsteered] ** 2).sum() / (x * x).sum()))
+    assert run_campaign(world, av, n_tests=256, seed=6).unsteered_share() is None
+
+
+def test_an_idle_adversary_leaves_every_crash_unsteered():
+    world = HighwayWorld(TINY, num_envs=64, seed=0)
+    av = IdmMobilPolicy(world, **RECKLESS)
+    idle = NadeAdversary(world, surrogates=[matching_surrogate(world, RECKLESS)],
+                         min_criticality=2.0)
+    campaign = run_campaign(world, av, n_tests=128, seed=7, adversary=idle)
+    share = campaign.unsteered_share()
+    assert campaign.crash.sum() > 0 and share["tests"] == int(campaign.crash.sum())
+    assert share["share_of_estimate"] == pytest.approx(1.0)

@@ -54,6 +54,8 @@ def test_bad_testing_parameters_name_the_field():
         ({"surrogates": [{"kind": "constant_speed", "max_decel": 2.0}]}, "max_decel"),
         ({"surrogates": []}, "surrogates"),
         ({"max_controls": 0}, "max_controls"),
+        ({"vehicles_per_step": 0}, "vehicles_per_step"),
+        ({"vehicles_per_step": 9}, "vehicles_per_step"),
         ({"typo": 1}, "typo"),
     ]
     for params, field in bad:

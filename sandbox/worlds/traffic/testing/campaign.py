@@ -47,6 +47,33 @@ class Campaign:
         """The crash-rate estimate of the whole campaign."""
         return estimate(self.samples)
 
+    def unsteered_share(self) -> dict[str, float | int] | None:
+        """How much of the estimate comes from crashes the proposal did not steer towards.
+
+        A crashed test of weight ``W >= 1`` followed a path that the proposal made no
+        more likely than the naturalistic model does: a path no surrogate rated (a
+        maneuver called harmless, or a second vehicle's maneuver NADE did not steer).
+        Such paths turn up only about their naturalistic rate times per test, so a
+        campaign much shorter than the inverse of that rate misses them and its estimate
+        falls short by their share while its sample half-width does not show it; when
+        one is drawn, it weighs about ``1 / mu`` times the mean. A large share here (of
+        the estimate, or of its sum of squares, which sets the half-width) says the
+        proposal does not cover the crash paths that carry the rate.
+
+        Returns:
+            ``tests`` (crashed tests with ``W >= 1``), ``share_of_estimate`` and
+            ``share_of_sum_of_squares``, or None for the NDE.
+        """
+        if self.method == "nde":
+            return None
+        x = self.samples
+        unsteered = self.crash & (self.weight >= 1.0)
+        total, squares = float(x.sum()), float((x * x).sum())
+        return {"tests": int(unsteered.sum()),
+                "share_of_estimate": float(x[unsteered].sum()) / total if total > 0 else 0.0,
+                "share_of_sum_of_squares": (float((x[unsteered] ** 2).sum()) / squares
+                                            if squares > 0 else 0.0)}
+
 
 def run_campaign(
     world,

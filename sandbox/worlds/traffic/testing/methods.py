@@ -180,6 +180,7 @@ class TestingPolicy(Policy):
         out = {"policy": self.name}
         if self.adversary is not None:
             out.update(eps=self.adversary.eps, residual_risk=self.adversary.residual_risk,
+                       vehicles_per_step=self.adversary.vehicles_per_step,
                        surrogates=[s.name for s in self.adversary.surrogates],
                        coefficients=self.adversary.coefficients.tolist())
         return out
@@ -200,7 +201,8 @@ def _settings(field: str, value, cls) -> dict:
 def _adversary_args(world, params: dict[str, Any]) -> dict[str, Any]:
     """NadeAdversary keyword arguments out of scenario parameters (consumed from ``params``)."""
     args = {"surrogates": build_surrogates(world, params.pop("surrogates", None))}
-    for key in ("eps", "residual_risk", "min_criticality", "coefficients"):
+    for key in ("eps", "residual_risk", "min_criticality", "coefficients",
+                "vehicles_per_step"):
         if key in params:
             args[key] = params.pop(key)
     if "challenge" in params:
@@ -217,7 +219,8 @@ def _no_more(name: str, params: dict[str, Any], known: str) -> None:
         raise ConfigError(f"{name}.{key}", params[key], f"one of: {known}")
 
 
-_NADE_KEYS = "surrogates, eps, residual_risk, min_criticality, coefficients, challenge"
+_NADE_KEYS = ("surrogates, eps, residual_risk, min_criticality, coefficients, challenge, "
+              "vehicles_per_step")
 
 
 def nde_policy(world, role: str = "background", **params) -> TestingPolicy:

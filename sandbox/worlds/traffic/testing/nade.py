@@ -10,7 +10,12 @@ draws its maneuver from
     q(u|s) = (1 - eps) * criticality(u) / sum(criticality) + eps * p(u|s)
 
 instead of ``p``; every other vehicle drives naturalistically. The test's weight gains
-the factor ``p(u|s) / q(u|s)`` of the drawn maneuver. Because ``q >= eps p``, ``q > 0``
+the factor ``p(u|s) / q(u|s)`` of the drawn maneuver. With ``vehicles_per_step=k`` the
+``k`` most critical vehicles above the threshold each draw from their own ``q`` and the
+weight gains the product of their factors (the background vehicles draw independently
+given the state, so the product is the joint likelihood ratio): a crash that needs a
+maneuver of the second most critical vehicle is then steered towards, not left to its
+naturalistic rate. Because ``q >= eps p``, ``q > 0``
 wherever ``p > 0`` and each factor is at most ``1 / eps``, so the weighted crash
 indicator is an unbiased estimate of the naturalistic crash rate.
 
@@ -73,6 +78,10 @@ class NadeAdversary:
         min_criticality: control a vehicle only when its summed criticality exceeds this
             (steering tests towards crash paths less likely than this wastes them).
         challenge: rollout settings of the challenge prediction.
+        residual_risk: crash probability after a maneuver that the challenge does not
+            see; every maneuver keeps a share ``residual_risk p(u|s)`` of ``q``.
+        vehicles_per_step: how many of the most critical vehicles (above
+            ``min_criticality``) are steered in each step, 1 to 7 (NADE's is 1).
     """
 
     def __init__(
@@ -85,10 +94,15 @@ class NadeAdversary:
         min_criticality: float = 1e-6,
         challenge: ChallengeSettings | None = None,
         residual_risk: float = 0.0,
+        vehicles_per_step: int = 1,
     ):
         check_range("eps", eps, low=0.0, high=1.0, low_open=True)
         check_range("residual_risk", residual_risk, low=0.0, high=1.0)
         check_range("min_criticality", min_criticality, low=0.0)
+        if (not isinstance(vehicles_per_step, int) or isinstance(vehicles_per_step, bool)
+                or not 1 <= vehicles_per_step <= N_CANDIDATES):
+            raise ConfigError("vehicles_per_step", vehicles_per_step,
+                              f"a whole number of vehicles from 1 to {N_CANDIDATES}")
         if len(surrogates) == 0 or not all(isinstance(s, Surrogate) for s in surrogates):
             raise ConfigError("surrogates", surrogates, "one or more Surrogate models")
         for i, surrogate in enumerate(surrogates):
@@ -99,6 +113,7 @@ class NadeAdversary:
         self.eps = float(eps)
         self.min_criticality = float(min_criticality)
         self.residual_risk = float(residual_risk)
+        self.vehicles_per_step = vehicles_per_step
         self.challenge_settings = challenge or ChallengeSettings()
         self.set_coefficients(coefficients)
         self._build_rollout_table()
@@ -272,11 +287,14 @@ class NadeAdversary:
         return {"front_gap": front_gap, "front_speed": front_speed}
 
     # ---------------------------------------------------------------- sampling
-    def proposal(self, av_action: torch.Tensor) -> dict[str, torch.Tensor]:
+    def proposal(self, av_action: torch.Tensor, *,
+                 ranks: int = 1) -> dict[str, torch.Tensor] | list[dict[str, torch.Tensor]]:
         """The step's most critical vehicle and its distributions ``p`` and ``q``.
 
         Args:
             av_action: ``[B, 1, 2]`` the AV's action for this step.
+            ranks: with more than 1, a list of such dicts for the ``ranks`` most critical
+                vehicles, most critical first (the challenges are predicted once).
 
         Returns:
             ``vehicle [B]`` (background index of the most critical candidate, -1 if
@@ -290,24 +308,33 @@ class NadeAdversary:
         challenges = self.surrogate_challenges(av_action).to(torch.float64)
         mixed = (self.coefficients.view(-1, 1, 1, 1) * challenges).sum(0)
         criticality = p_cand * mixed
-        best_total, best = criticality.sum(-1).max(1)
-        pick = best.view(-1, 1, 1).expand(-1, 1, p_cand.shape[-1])
-        p_best = p_cand.gather(1, pick).squeeze(1)
-        crit_best = criticality.gather(1, pick).squeeze(1)
-        # q* proportional to p(u) (challenge(u) + residual_risk): the optimal proposal when
-        # the crash probability after u is its challenge plus a risk that u does not change
-        kappa = self.residual_risk
-        share = (crit_best + kappa * p_best) / (best_total + kappa).clamp(
-            min=1e-300).unsqueeze(-1)
-        q = (1.0 - self.eps) * share + self.eps * p_best
-        n_surrogates = challenges.shape[0]
-        own = challenges.gather(2, pick.unsqueeze(0).expand(n_surrogates, -1, -1, -1))
-        return {
-            "vehicle": candidates.gather(1, best.unsqueeze(1)).squeeze(1) - 1,
-            "p": p_best, "q": q, "share": share, "criticality": best_total,
-            "critical": best_total > self.min_criticality,
-            "challenges": own.squeeze(2),
-        }
+        totals = criticality.sum(-1)
+        order = totals.sort(dim=1, descending=True, stable=True).indices
+        out = []
+        for rank in range(ranks):
+            best = order[:, rank]
+            best_total = totals.gather(1, best.unsqueeze(1)).squeeze(1)
+            pick = best.view(-1, 1, 1).expand(-1, 1, p_cand.shape[-1])
+            p_best = p_cand.gather(1, pick).squeeze(1)
+            crit_best = criticality.gather(1, pick).squeeze(1)
+            # q* proportional to p(u) (challenge(u) + residual_risk): the optimal proposal
+            # when the crash probability after u is its challenge plus a risk that u does
+            # not change
+            kappa = self.residual_risk
+            share = (crit_best + kappa * p_best) / (best_total + kappa).clamp(
+                min=1e-300).unsqueeze(-1)
+            q = (1.0 - self.eps) * share + self.eps * p_best
+            n_surrogates = challenges.shape[0]
+            own = challenges.gather(2, pick.unsqueeze(0).expand(n_surrogates, -1, -1, -1))
+            vehicle = candidates.gather(1, best.unsqueeze(1)).squeeze(1) - 1
+            out.append({
+                "vehicle": vehicle, "p": p_best, "q": q, "share": share,
+                "criticality": best_total,
+                # a missing candidate (vehicle -1) is never steered
+                "critical": (best_total > self.min_criticality) & (vehicle >= 0),
+                "challenges": own.squeeze(2),
+            })
+        return out if ranks > 1 else out[0]
 
     def modify(self, background_action: torch.Tensor, av_action: torch.Tensor, *,
                generator: torch.Generator, allowed: torch.Tensor | None = None):
@@ -327,11 +354,24 @@ class NadeAdversary:
             surrogate_challenge [B, S] float64 = each surrogate's challenge of the drawn
             maneuver (for re-fitting the mix))``.
         """
-        prop = self.proposal(av_action)
-        controlled = prop["critical"]
-        if allowed is not None:
-            controlled = controlled & allowed
-        return self.apply(prop, prop["q"], controlled, background_action, generator=generator)
+        if self.vehicles_per_step == 1:
+            prop = self.proposal(av_action)
+            controlled = prop["critical"]
+            if allowed is not None:
+                controlled = controlled & allowed
+            return self.apply(prop, prop["q"], controlled, background_action,
+                              generator=generator)
+        actions, log_ratio, any_controlled, drawn = background_action, 0.0, None, None
+        for prop in self.proposal(av_action, ranks=self.vehicles_per_step):
+            controlled = prop["critical"] if allowed is None else prop["critical"] & allowed
+            actions, step_ratio, controlled, challenge = self.apply(
+                prop, prop["q"], controlled, actions, generator=generator)
+            log_ratio = log_ratio + step_ratio
+            if any_controlled is None:  # the most critical vehicle's, for re-fitting a mix
+                any_controlled, drawn = controlled, challenge
+            else:
+                any_controlled = any_controlled | controlled
+        return actions, log_ratio, any_controlled, drawn
 
     @staticmethod
     def apply(prop: dict, q: torch.Tensor, controlled: torch.Tensor,
