@@ -480,7 +480,7 @@ def _adaptive_job(job: tuple) -> tuple[int, dict, dict]:
 
 def _with_unsteered(campaign) -> tuple[torch.Tensor, torch.Tensor]:
     """``(samples, unsteered crashed tests [n] bool)`` of a campaign, for pooling."""
-    return campaign.samples, campaign.crash & (campaign.weight >= 1.0)
+    return campaign.samples, campaign.unsteered
 
 
 def _pooled_with_unsteered(parts: list[tuple[torch.Tensor, torch.Tensor]]) -> dict:

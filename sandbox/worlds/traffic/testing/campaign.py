@@ -47,6 +47,11 @@ class Campaign:
         """The crash-rate estimate of the whole campaign."""
         return estimate(self.samples)
 
+    @property
+    def unsteered(self) -> torch.Tensor:
+        """``[n]`` bool crashed tests of weight ``W >= 1`` (see :meth:`unsteered_share`)."""
+        return self.crash & (self.weight >= 1.0)
+
     def unsteered_share(self) -> dict[str, float | int] | None:
         """How much of the estimate comes from crashes the proposal did not steer towards.
 
@@ -66,8 +71,7 @@ class Campaign:
         """
         if self.method == "nde":
             return None
-        x = self.samples
-        unsteered = self.crash & (self.weight >= 1.0)
+        x, unsteered = self.samples, self.unsteered
         total, squares = float(x.sum()), float((x * x).sum())
         return {"tests": int(unsteered.sum()),
                 "share_of_estimate": float(x[unsteered].sum()) / total if total > 0 else 0.0,
