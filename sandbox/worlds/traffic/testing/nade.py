@@ -310,6 +310,7 @@ class NadeAdversary:
         criticality = p_cand * mixed
         totals = criticality.sum(-1)
         order = totals.sort(dim=1, descending=True, stable=True).indices
+        kappa, n_surrogates = self.residual_risk, challenges.shape[0]
         out = []
         for rank in range(ranks):
             best = order[:, rank]
@@ -320,11 +321,9 @@ class NadeAdversary:
             # q* proportional to p(u) (challenge(u) + residual_risk): the optimal proposal
             # when the crash probability after u is its challenge plus a risk that u does
             # not change
-            kappa = self.residual_risk
             share = (crit_best + kappa * p_best) / (best_total + kappa).clamp(
                 min=1e-300).unsqueeze(-1)
             q = (1.0 - self.eps) * share + self.eps * p_best
-            n_surrogates = challenges.shape[0]
             own = challenges.gather(2, pick.unsqueeze(0).expand(n_surrogates, -1, -1, -1))
             vehicle = candidates.gather(1, best.unsqueeze(1)).squeeze(1) - 1
             out.append({
@@ -354,15 +353,9 @@ class NadeAdversary:
             surrogate_challenge [B, S] float64 = each surrogate's challenge of the drawn
             maneuver (for re-fitting the mix))``.
         """
-        if self.vehicles_per_step == 1:
-            prop = self.proposal(av_action)
-            controlled = prop["critical"]
-            if allowed is not None:
-                controlled = controlled & allowed
-            return self.apply(prop, prop["q"], controlled, background_action,
-                              generator=generator)
+        ranks = self.proposal(av_action, ranks=self.vehicles_per_step)
         actions, log_ratio, any_controlled, drawn = background_action, 0.0, None, None
-        for prop in self.proposal(av_action, ranks=self.vehicles_per_step):
+        for prop in ranks if isinstance(ranks, list) else [ranks]:
             controlled = prop["critical"] if allowed is None else prop["critical"] & allowed
             actions, step_ratio, controlled, challenge = self.apply(
                 prop, prop["q"], controlled, actions, generator=generator)
